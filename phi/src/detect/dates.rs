@@ -1,0 +1,382 @@
+//! Dates in every written form, holidays, and ages over 89.
+//!
+//! Not dates: blood pressures (120/80), ratios and doses (1/2 tab), lab values, times of
+//! day, and bare years unless [`crate::ScrubberBuilder::bare_years`] is set (HIPAA Safe
+//! Harbor allows years).
+
+use regex::Captures;
+
+use super::{words_before, Env, RuleDef};
+use crate::kind::Kind;
+use crate::span::Span;
+
+pub(crate) const MONTH: &str = r"(?:[Jj]an(?:uary)?|JAN(?:UARY)?|[Ff]eb(?:ruary)?|FEB(?:RUARY)?|[Mm]ar(?:ch)?|MAR(?:CH)?|[Aa]pr(?:il)?|APR(?:IL)?|[Mm]ay|MAY|[Jj]une?|JUNE?|[Jj]uly?|JULY?|[Aa]ug(?:ust)?|AUG(?:UST)?|[Ss]ep(?:t(?:ember)?)?|SEP(?:T(?:EMBER)?)?|[Oo]ct(?:ober)?|OCT(?:OBER)?|[Nn]ov(?:ember)?|NOV(?:EMBER)?|[Dd]ec(?:ember)?|DEC(?:EMBER)?)";
+const WEEKDAY: &str = r"(?:Mon(?:day)?|Tue(?:s(?:day)?)?|Wed(?:nesday)?|Thu(?:r(?:s(?:day)?)?)?|Fri(?:day)?|Sat(?:urday)?|Sun(?:day)?)";
+const FULL_MONTH: &str =
+    r"(?:January|February|March|April|June|July|August|September|October|November|December)";
+const REL: &str = r"(?:(?:last|next|this|past|early|late|mid|since|until)[\s-]+)";
+const YEAR: &str = r"(?:(?:19|20)\d{2}|'\d{2})";
+
+pub(crate) fn rules() -> Vec<RuleDef> {
+    vec![
+        // Month Day(, Year): "Jan 3rd", "March 5th, 2021", "Sept. 14 2020", "Thursday, May 4"
+        RuleDef::new(
+            format!(
+                r"\b(?:{WEEKDAY}\.?,?\s+)?{MONTH}\.?\s+(?:the\s+)?(\d{{1,2}})(?:st|nd|rd|th)?\b(?:\s*,?\s*(?:of\s+)?({YEAR})\b)?"
+            ),
+            month_day,
+        ),
+        // Day Month (Year): "3 January 2023", "14th of Feb", "03-Jan-2023"
+        RuleDef::new(
+            format!(
+                r"\b(\d{{1,2}})(?:st|nd|rd|th)?(?:\s+(?:of\s+)?|-){MONTH}\b\.?(?:,?[\s-]*{YEAR}\b)?"
+            ),
+            day_month,
+        ),
+        // Month Year: "January of 2019", "Dec '92", "March, 2020"
+        RuleDef::new(format!(r"\b{MONTH}\.?,?\s+(?:of\s+)?{YEAR}\b"), plain),
+        // Relative month or weekday: "last December", "next Thursday"
+        RuleDef::new(
+            format!(
+                r"(?i:\b{REL})(?:{FULL_MONTH}|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b"
+            ),
+            plain,
+        ),
+        // Full month name or weekday alone
+        RuleDef::new(
+            format!(
+                r"\b(?:{FULL_MONTH}|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)s?\b"
+            ),
+            lone_name,
+        ),
+        // Numeric with year: 01/02/2023, 1-2-23, 2023-01-02, 2023/1/2, 02.01.2023
+        RuleDef::new(
+            r"\b(\d{1,4})([/\-.])(\d{1,2})([/\-.])(\d{2,4})\b(?:[T ]\d{1,2}:\d{2}(?::\d{2})?)?",
+            numeric,
+        ),
+        // Month/Year: 3/2021, 03-2021
+        RuleDef::new(r"\b(0?[1-9]|1[0-2])[/\-]((?:19|20)\d{2})\b", month_year),
+        // Month/Day: 1/2 (context needed)
+        RuleDef::new(r"\b(\d{1,2})/(\d{1,2})\b", month_day_numeric),
+        // '92 after a preposition
+        RuleDef::new(
+            r"(?i:\b(?:in|since|from|of|during|until|by|circa|ca\.?)\s+)('\d{2})\b",
+            group1,
+        ),
+        // Holidays
+        RuleDef::new(
+            r"\b(?:Christmas(?:\s+(?:Eve|Day))?|Thanksgiving(?:\s+Day)?|New\s+Year'?s(?:\s+(?:Eve|Day))?|Easter(?:\s+Sunday)?|Halloween|Independence\s+Day|Memorial\s+Day|Labor\s+Day|Veterans'?\s+Day|Valentine'?s\s+Day|Mother'?s\s+Day|Father'?s\s+Day|(?:Martin\s+Luther\s+King(?:,?\s+Jr\.?)?|MLK)\s+Day|Presidents'?\s+Day|Columbus\s+Day|Hanukkah|Chanukah|Kwanzaa|Yom\s+Kippur|Rosh\s+Hashanah|Passover|Diwali|Lunar\s+New\s+Year|Fourth\s+of\s+July|July\s+4th)\b",
+            plain,
+        ),
+        // Bare years (only when the policy asks for them)
+        RuleDef::new(r"\b((?:19|20)\d{2})\b", bare_year),
+        // Ages over 89
+        RuleDef::new(
+            r"(?i)\b(\d{2,3})\s*(?:-\s*)?(?:years?|yrs?|y\.?\s?o\.?|yo|y/o)\b(?:[\s-]*old)?",
+            age,
+        ),
+        RuleDef::new(
+            r"(?i)\b(?:age[ds]?|aged)\s*(?:of\s+|:\s*|is\s+)?(\d{2,3})\b",
+            age,
+        ),
+        RuleDef::new(
+            r"(?i)\b(?:nonagenarian|centenarian|supercentenarian)\b",
+            plain_age,
+        ),
+    ]
+}
+
+fn push(out: &mut Vec<Span>, m: regex::Match<'_>, kind: Kind, score: f32) {
+    out.push(Span::new(m.start(), m.end(), kind, score));
+}
+
+fn plain(c: &Captures<'_>, _: &Env<'_>, out: &mut Vec<Span>) {
+    push(
+        out,
+        c.get(0).expect("group 0. This is a bug."),
+        Kind::Date,
+        0.9,
+    );
+}
+
+fn plain_age(c: &Captures<'_>, _: &Env<'_>, out: &mut Vec<Span>) {
+    push(
+        out,
+        c.get(0).expect("group 0. This is a bug."),
+        Kind::Age,
+        0.8,
+    );
+}
+
+fn group1(c: &Captures<'_>, _: &Env<'_>, out: &mut Vec<Span>) {
+    if let Some(m) = c.get(1) {
+        push(out, m, Kind::Date, 0.8);
+    }
+}
+
+fn num(c: &Captures<'_>, i: usize) -> u32 {
+    c.get(i)
+        .and_then(|m| m.as_str().parse().ok())
+        .unwrap_or(u32::MAX)
+}
+
+/// Units and dose words that make "5 mar" or "3/4" something other than a date.
+fn unit_follows(text: &str, end: usize) -> bool {
+    let a = super::after(text, end, 12);
+    let a = a.trim_start();
+    const UNITS: &[&str] = &[
+        "mg", "mcg", "g ", "ml", "tab", "cap", "pill", "unit", "dose", "strength", "cup", "in ",
+        "inch", "cm", "mm", "kg", "lb", "%", "x ", "times",
+    ];
+    UNITS.iter().any(|u| a.starts_with(u))
+}
+
+fn month_day(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
+    let m = c.get(0).expect("group 0. This is a bug.");
+    let day = num(c, 1);
+    if !(1..=31).contains(&day) {
+        return;
+    }
+    // "may 5" (modal verb) and "mar" only count when capitalised or followed by a year.
+    let s = m.as_str();
+    let has_year = c.get(2).is_some();
+    if (s.starts_with("may ") || s.starts_with("mar ")) && !has_year {
+        return;
+    }
+    if !has_year && unit_follows(env.text, m.end()) {
+        return;
+    }
+    push(out, m, Kind::Date, if has_year { 0.95 } else { 0.85 });
+}
+
+fn day_month(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
+    let m = c.get(0).expect("group 0. This is a bug.");
+    let day = num(c, 1);
+    if !(1..=31).contains(&day) {
+        return;
+    }
+    let s = m.as_str();
+    let bare = s
+        .trim_end_matches('.')
+        .rsplit(|ch: char| ch.is_whitespace() || ch == '-')
+        .next()
+        .unwrap_or("");
+    // "2 may" / "3 mar" without a year: too ambiguous in lower case
+    if (bare == "may" || bare == "mar") && !s.chars().any(|ch| ch == '\'') {
+        return;
+    }
+    let words = words_before(env.text, m.start(), 1);
+    if words.first().is_some_and(|w| w == "x" || w == "q") {
+        return;
+    }
+    push(out, m, Kind::Date, 0.85);
+}
+
+fn lone_name(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
+    let m = c.get(0).expect("group 0. This is a bug.");
+    // "March" at a sentence start followed by a lower-case verb is rare enough; "April",
+    // "June", "August" may be first names: the name detector outscores this when context
+    // says so.
+    let a = super::after(env.text, m.end(), 20);
+    if a.trim_start().starts_with("'s disease") {
+        return;
+    }
+    push(out, m, Kind::Date, 0.6);
+}
+
+fn valid_year(y: u32, digits: usize) -> bool {
+    match digits {
+        2 => true,
+        4 => (1900..=2099).contains(&y),
+        _ => false,
+    }
+}
+
+fn numeric(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
+    let m = c.get(0).expect("group 0. This is a bug.");
+    let (s1, s2) = (&c[2], &c[4]);
+    if s1 != s2 {
+        return;
+    }
+    let (a, b, y) = (num(c, 1), num(c, 3), num(c, 5));
+    let (la, ly) = (c[1].len(), c[5].len());
+    let ok = if la == 4 {
+        // Y-M-D
+        (1900..=2099).contains(&a) && (1..=12).contains(&b) && (1..=31).contains(&y) && ly <= 2
+    } else if la <= 2 {
+        valid_year(y, ly)
+            && (1..=31).contains(&a)
+            && (1..=31).contains(&b)
+            && ((1..=12).contains(&a) || (1..=12).contains(&b))
+    } else {
+        false
+    };
+    if !ok {
+        return;
+    }
+    // "1.2.23" next to other dotted numbers (versions, IPs) is not a date
+    if s1 == "." {
+        let t = env.text.as_bytes();
+        let before_dot = m.start() > 0 && t[m.start() - 1] == b'.';
+        let after_dot =
+            m.end() + 1 < t.len() && t[m.end()] == b'.' && t[m.end() + 1].is_ascii_digit();
+        if before_dot || after_dot {
+            return;
+        }
+    }
+    push(out, m, Kind::Date, 0.95);
+}
+
+fn month_year(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
+    let m = c.get(0).expect("group 0. This is a bug.");
+    let w = words_before(env.text, m.start(), 1);
+    if w.first().is_some_and(|w| w == "bp") {
+        return;
+    }
+    push(out, m, Kind::Date, 0.8);
+}
+
+const DATE_CUES: &[&str] = &[
+    "on",
+    "since",
+    "from",
+    "until",
+    "till",
+    "dated",
+    "by",
+    "of",
+    "through",
+    "thru",
+    "to",
+    "after",
+    "before",
+    "starting",
+    "started",
+    "admitted",
+    "discharged",
+    "seen",
+    "dos",
+    "date",
+    "visit",
+    "surgery",
+    "due",
+    "last",
+    "next",
+    "and",
+    "born",
+    "dob",
+    "expires",
+    "exp",
+    "effective",
+    "returned",
+    "returning",
+    "week",
+    "weekend",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "mon",
+    "tue",
+    "wed",
+    "thu",
+    "fri",
+    "sat",
+    "sun",
+];
+
+fn month_day_numeric(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
+    let m = c.get(0).expect("group 0. This is a bug.");
+    let (a, b) = (num(c, 1), num(c, 2));
+    if !(1..=12).contains(&a) || !(1..=31).contains(&b) {
+        return;
+    }
+    let t = env.text.as_bytes();
+    // part of a longer numeric expression (3/4/5, 1/2.5, 120/80/...)
+    let glued_before = m.start() > 0 && matches!(t[m.start() - 1], b'/' | b'.' | b'-' | b':');
+    let glued_after = m.end() + 1 < t.len()
+        && matches!(t[m.end()], b'/' | b'.' | b'-' | b':' | b'%')
+        && t[m.end() + 1].is_ascii_digit();
+    if glued_before || glued_after {
+        return;
+    }
+    if unit_follows(env.text, m.end()) {
+        return;
+    }
+    let w = words_before(env.text, m.start(), 1);
+    let cued = w.first().is_some_and(|w| DATE_CUES.contains(&w.as_str()));
+    let time_follows = {
+        let a = super::after(env.text, m.end(), 8);
+        let a = a.trim_start();
+        a.starts_with('@')
+            || a.as_bytes().first().is_some_and(u8::is_ascii_digit) && a.contains(':')
+    };
+    if cued || time_follows {
+        push(out, m, Kind::Date, 0.75);
+    }
+}
+
+const YEAR_CUES: &[&str] = &[
+    "in", "since", "from", "until", "during", "year", "circa", "of", "by", "born", "dob", "early",
+    "late", "mid",
+];
+
+fn bare_year(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
+    if !env.policy.bare_years {
+        return;
+    }
+    let m = c.get(1).expect("group 1. This is a bug.");
+    let w = words_before(env.text, m.start(), 1);
+    if w.first().is_some_and(|w| YEAR_CUES.contains(&w.as_str())) {
+        push(out, m, Kind::Date, 0.6);
+    }
+}
+
+fn age(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
+    let m = c.get(0).expect("group 0. This is a bug.");
+    let n = num(c, 1);
+    if n >= env.policy.min_age && n <= 125 {
+        push(out, m, Kind::Age, 0.9);
+    }
+}
+
+/// Whether a lower-case word is a month or weekday name (full or abbreviated).
+pub(crate) fn is_month_or_day(lower: &str) -> bool {
+    matches!(
+        lower,
+        "january"
+            | "february"
+            | "march"
+            | "april"
+            | "may"
+            | "june"
+            | "july"
+            | "august"
+            | "september"
+            | "october"
+            | "november"
+            | "december"
+            | "jan"
+            | "feb"
+            | "mar"
+            | "apr"
+            | "jun"
+            | "jul"
+            | "aug"
+            | "sep"
+            | "sept"
+            | "oct"
+            | "nov"
+            | "dec"
+            | "monday"
+            | "tuesday"
+            | "wednesday"
+            | "thursday"
+            | "friday"
+            | "saturday"
+            | "sunday"
+    )
+}

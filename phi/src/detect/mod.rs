@@ -1,0 +1,155 @@
+//! Detector families and the engine that runs them in one prefiltered pass.
+//!
+//! Regex detectors register [`RuleDef`]s; the engine compiles them once into a
+//! [`regex::RegexSet`] (one pass over the text tells which rules can match at all) plus
+//! the individual regexes, which run only when the set says so. Names are found by a
+//! token scanner with dictionary lookups, places and organisations by one Aho-Corasick
+//! pass over the built-in gazetteer.
+
+pub(crate) mod contact;
+pub(crate) mod dates;
+pub(crate) mod ids;
+pub(crate) mod names;
+pub(crate) mod places;
+
+use regex::{Captures, Regex, RegexSet};
+
+use crate::dict::Dicts;
+use crate::span::Span;
+
+/// What a rule's handler sees.
+pub(crate) struct Env<'a> {
+    pub text: &'a str,
+    pub dicts: &'a Dicts,
+    pub policy: &'a Policy,
+}
+
+/// Detection switches derived from the scrubber configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct Policy {
+    /// Report bare years ("in 2019") as dates.
+    pub bare_years: bool,
+    /// Report states and countries (not only cities and smaller places).
+    pub states_and_countries: bool,
+    /// Minimum age reported as AGE.
+    pub min_age: u32,
+}
+
+/// A handler turns one regex match into zero or more candidate spans.
+pub(crate) type Handler = fn(&Captures<'_>, &Env<'_>, &mut Vec<Span>);
+
+/// A regex rule as declared by a detector family.
+pub(crate) struct RuleDef {
+    pub pattern: String,
+    pub handler: Handler,
+}
+
+impl RuleDef {
+    pub(crate) fn new(pattern: impl Into<String>, handler: Handler) -> Self {
+        RuleDef {
+            pattern: pattern.into(),
+            handler,
+        }
+    }
+}
+
+/// The compiled regex rules.
+pub(crate) struct Engine {
+    set: RegexSet,
+    rules: Vec<(Regex, Handler)>,
+}
+
+impl Engine {
+    /// Compiles every built-in rule.
+    pub(crate) fn new() -> Engine {
+        let mut defs: Vec<RuleDef> = Vec::new();
+        defs.extend(dates::rules());
+        defs.extend(contact::rules());
+        defs.extend(ids::rules());
+        defs.extend(places::rules());
+        // ASCII word boundaries and digits keep every rule inside the fast DFA engines
+        // (Unicode \b forces the slower NFA engines on non-ASCII text).
+        for d in &mut defs {
+            d.pattern = d
+                .pattern
+                .replace(r"\b", r"(?-u:\b)")
+                .replace(r"\d", "[0-9]");
+        }
+        let set = RegexSet::new(defs.iter().map(|d| d.pattern.as_str()))
+            .expect("built-in rules compile. This is a bug.");
+        let rules = defs
+            .into_iter()
+            .map(|d| {
+                let re = Regex::new(&d.pattern).expect("built-in rule compiles. This is a bug.");
+                (re, d.handler)
+            })
+            .collect();
+        Engine { set, rules }
+    }
+
+    /// Runs every rule that can match `env.text`, then the dictionary detectors.
+    pub(crate) fn run(&self, env: &Env<'_>, out: &mut Vec<Span>) {
+        for i in self.set.matches(env.text).iter() {
+            let (re, handler) = &self.rules[i];
+            for caps in re.captures_iter(env.text) {
+                handler(&caps, env, out);
+            }
+        }
+        places::gazetteer(env, out);
+        names::detect(env, out);
+    }
+}
+
+/// The largest char boundary `<= i`.
+pub(crate) fn floor_boundary(text: &str, i: usize) -> usize {
+    let mut i = i.min(text.len());
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// The smallest char boundary `>= i`.
+pub(crate) fn ceil_boundary(text: &str, i: usize) -> usize {
+    let mut i = i.min(text.len());
+    while !text.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
+/// Up to `n` bytes of text before `pos`, lower-cased (ASCII).
+pub(crate) fn before(text: &str, pos: usize, n: usize) -> String {
+    let start = floor_boundary(text, pos.saturating_sub(n));
+    text[start..floor_boundary(text, pos)].to_ascii_lowercase()
+}
+
+/// Up to `n` bytes of text after `pos`, lower-cased (ASCII).
+pub(crate) fn after(text: &str, pos: usize, n: usize) -> String {
+    let pos = ceil_boundary(text, pos);
+    let end = ceil_boundary(text, pos.saturating_add(n));
+    text[pos..end].to_ascii_lowercase()
+}
+
+/// The last `n` words (ASCII letters) before `pos`, lower-cased, nearest last.
+pub(crate) fn words_before(text: &str, pos: usize, n: usize) -> Vec<String> {
+    let b = before(text, pos, 60);
+    let mut w: Vec<String> = b
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '\'')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let k = w.len().saturating_sub(n);
+    w.drain(..k);
+    w
+}
+
+/// Whether the byte before `pos` (if any) is not an ASCII alphanumeric: a word boundary.
+pub(crate) fn boundary_before(text: &str, pos: usize) -> bool {
+    pos == 0 || !text.as_bytes()[pos - 1].is_ascii_alphanumeric()
+}
+
+/// Whether the byte at `pos` (if any) is not an ASCII alphanumeric.
+pub(crate) fn boundary_after(text: &str, pos: usize) -> bool {
+    pos >= text.len() || !text.as_bytes()[pos].is_ascii_alphanumeric()
+}

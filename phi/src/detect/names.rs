@@ -1,0 +1,644 @@
+//! Person names: titles ("Dr.", "Mrs."), post-nominals ("MD", "RN"), cue words
+//! ("pt's wife", "seen by", "Patient:"), initials ("Anna S.", "J. Smith"), inverted forms
+//! ("Smith, John") and census first/last-name dictionaries. First names that are also common
+//! words ("Hope", "Will", "Grant") count only with context.
+
+use super::Env;
+use crate::dict::Dicts;
+use crate::kind::Kind;
+use crate::span::Span;
+
+/// A word token.
+#[derive(Debug, Clone)]
+struct Tok {
+    start: usize,
+    end: usize,
+    /// Lower-cased text without a trailing possessive "'s".
+    lower: String,
+    /// End of the name part (before "'s").
+    name_end: usize,
+    cap: bool,
+    upper: bool,
+    /// A single capital letter (an initial), possibly followed by '.'.
+    initial: bool,
+    /// Followed directly by '.'.
+    dot: bool,
+    /// Starts a sentence or a line.
+    sent_start: bool,
+}
+
+const TITLES: &[&str] = &[
+    "dr",
+    "mr",
+    "mrs",
+    "ms",
+    "miss",
+    "mx",
+    "prof",
+    "professor",
+    "doctor",
+    "sir",
+    "dame",
+    "rev",
+    "reverend",
+    "fr",
+    "father",
+    "sister",
+    "nurse",
+    "judge",
+    "capt",
+    "captain",
+    "sgt",
+    "officer",
+    "messrs",
+    "mrs.",
+    "madam",
+    "mme",
+    "mlle",
+    "sra",
+    "sr",
+    "dra",
+];
+
+const POSTNOMINALS: &[&str] = &[
+    "md", "m.d", "do", "d.o", "rn", "np", "pa", "pa-c", "phd", "dds", "dmd", "fnp", "cnm", "lpn",
+    "cna", "msw", "lcsw", "rph", "pharmd", "dpm", "mbbs", "facp", "facc", "facs", "crna", "aprn",
+    "dnp", "bsn", "msn", "ot", "pt", "slp", "rd", "psyd", "lmft", "mph",
+];
+
+/// Strong cues: the next capitalised words are a name unless they are common words.
+const STRONG_CUES: &[&str] = &[
+    "wife",
+    "husband",
+    "son",
+    "daughter",
+    "mother",
+    "father",
+    "brother",
+    "sister",
+    "spouse",
+    "partner",
+    "friend",
+    "guardian",
+    "caregiver",
+    "mom",
+    "dad",
+    "aunt",
+    "uncle",
+    "grandmother",
+    "grandfather",
+    "grandson",
+    "granddaughter",
+    "niece",
+    "nephew",
+    "cousin",
+    "fiance",
+    "fiancee",
+    "boyfriend",
+    "girlfriend",
+    "neighbor",
+    "neighbour",
+    "roommate",
+    "nok",
+    "attending",
+    "resident",
+    "pcp",
+    "surgeon",
+    "physician",
+    "provider",
+    "dictated",
+    "transcribed",
+    "signed",
+    "cosigned",
+    "co-signed",
+    "electronically",
+    "author",
+    "name",
+    "named",
+    "patient",
+    "pt",
+    "dear",
+    "cc",
+    "contact",
+    "intern",
+    "fellow",
+    "hcp",
+    "proxy",
+    "poa",
+];
+
+/// Weak cues: the next capitalised words are a name only if the dictionary knows them.
+const WEAK_CUES: &[&str] = &[
+    "by",
+    "with",
+    "per",
+    "to",
+    "from",
+    "called",
+    "paged",
+    "spoke",
+    "discussed",
+    "informed",
+    "notified",
+    "told",
+    "asked",
+    "saw",
+    "see",
+    "seen",
+    "visited",
+    "accompanied",
+    "and",
+    "for",
+    "mr",
+    "care",
+    "of",
+    "for",
+    "thank",
+    "thanks",
+    "regards",
+    "sincerely",
+    "appreciate",
+];
+
+/// Nouns after which a capitalised word is an eponym, not a person: "Wells score",
+/// "Parkinson's disease", "Foley catheter".
+const MEDICAL_NOUNS: &[&str] = &[
+    "disease",
+    "syndrome",
+    "sign",
+    "signs",
+    "test",
+    "score",
+    "scale",
+    "criteria",
+    "criterion",
+    "reflex",
+    "maneuver",
+    "manoeuvre",
+    "classification",
+    "stage",
+    "staging",
+    "fracture",
+    "palsy",
+    "phenomenon",
+    "triad",
+    "law",
+    "procedure",
+    "operation",
+    "catheter",
+    "tube",
+    "drain",
+    "stain",
+    "node",
+    "nodes",
+    "cell",
+    "cells",
+    "cyst",
+    "ulcer",
+    "lymphoma",
+    "sarcoma",
+    "tumor",
+    "tumour",
+    "disorder",
+    "encephalopathy",
+    "sump",
+    "mask",
+    "position",
+    "method",
+    "technique",
+    "index",
+    "equation",
+    "formula",
+    "rule",
+    "rules",
+    "grade",
+    "repair",
+    "block",
+    "line",
+    "incision",
+    "retractor",
+    "forceps",
+    "dementia",
+    "body",
+    "bodies",
+    "ataxia",
+    "chorea",
+    "anomaly",
+    "deformity",
+    "contracture",
+    "esophagus",
+    "diverticulum",
+    "bundle",
+    "murmur",
+    "spots",
+    "nodules",
+    "pouch",
+    "fistula",
+    "hernia",
+    "angle",
+    "pearls",
+    "phase",
+    "space",
+    "duct",
+    "organ",
+    "gland",
+    "glands",
+    "tremor",
+    "neuralgia",
+    "ophthalmopathy",
+    "thyroiditis",
+    "infection",
+    "arthritis",
+    "virus",
+    "bacillus",
+    "agar",
+    "fever",
+    "zone",
+    "point",
+    "valve",
+    "shunt",
+    "lens",
+    "cast",
+    "splint",
+    "brace",
+    "hose",
+    "stockings",
+    "boot",
+    "risk",
+    "study",
+    "trial",
+    "cohort",
+    "guideline",
+    "guidelines",
+    "protocol",
+    "heart",
+    "questionnaire",
+];
+
+pub(crate) fn medical_noun_follows(text: &str, end: usize) -> bool {
+    let a = super::after(text, end, 24);
+    let a = a
+        .strip_prefix("'s")
+        .or_else(|| a.strip_prefix("’s"))
+        .unwrap_or(&a);
+    let w = a
+        .trim_start_matches([' ', '-', '\''])
+        .split(|c: char| !c.is_ascii_alphabetic() && c != '\'')
+        .next()
+        .unwrap_or("");
+    MEDICAL_NOUNS.contains(&w)
+}
+
+/// A surname that needs no further context: in the census list and not an English word, or
+/// unknown to both the name and word lists.
+fn strong_surname(ctx: &Ctx<'_>, t: &Tok) -> bool {
+    (t.cap && !t.upper) && !ctx.blocked(t) && !ctx.is_common_word(t)
+}
+
+fn tokenize(text: &str) -> Vec<Tok> {
+    let mut toks = Vec::new();
+    let b = text.as_bytes();
+    let mut it = text.char_indices().peekable();
+    let mut last_sep_start = true; // start of text counts as sentence start
+    while let Some((i, ch)) = it.next() {
+        if !ch.is_alphabetic() {
+            match ch {
+                '.' | '!' | '?' | '\n' | ':' | ';' | '•' | '*' | '|' => last_sep_start = true,
+                c if c.is_whitespace() || c == '"' || c == '(' || c == '\'' || c == '-' => {}
+                _ => last_sep_start = false,
+            }
+            continue;
+        }
+        let start = i;
+        let mut end = i + ch.len_utf8();
+        while let Some(&(j, c)) = it.peek() {
+            if c.is_alphabetic() {
+                end = j + c.len_utf8();
+                it.next();
+            } else if matches!(c, '\'' | '’' | '-') {
+                // keep inner apostrophes and hyphens when a letter follows
+                let next = text[j + c.len_utf8()..].chars().next();
+                if next.is_some_and(char::is_alphabetic) {
+                    it.next();
+                } else {
+                    break;
+                }
+            } else {
+                break;
+            }
+        }
+        let word = &text[start..end];
+        let (name_end, base) =
+            if let Some(w) = word.strip_suffix("'s").or_else(|| word.strip_suffix("’s")) {
+                (start + w.len(), w)
+            } else {
+                (end, word)
+            };
+        let mut chars = base.chars();
+        let first = chars.next().expect("token is non-empty. This is a bug.");
+        let cap = first.is_uppercase();
+        let upper = base.chars().all(|c| !c.is_lowercase());
+        let dot = b.get(end) == Some(&b'.');
+        let single = base.chars().count() == 1;
+        toks.push(Tok {
+            start,
+            end,
+            lower: base.to_lowercase(),
+            name_end,
+            cap,
+            upper,
+            initial: single && cap,
+            dot,
+            sent_start: last_sep_start,
+        });
+        last_sep_start = false;
+        if dot {
+            // an abbreviation dot ("Dr.", "J.") does not start a sentence for our purposes
+            // unless followed by a line break; handled by the next separator scan
+        }
+    }
+    // a dot after an initial or a title is not a sentence end
+    for k in 1..toks.len() {
+        let prev = &toks[k - 1];
+        if prev.dot
+            && (prev.initial
+                || TITLES.contains(&prev.lower.as_str())
+                || prev.lower == "st"
+                || prev.lower == "mt")
+        {
+            let gap = &text[prev.end..toks[k].start];
+            if !gap.contains('\n') {
+                toks[k].sent_start = false;
+            }
+        }
+    }
+    toks
+}
+
+/// Only spaces (and at most one '.' after an initial/title) between two tokens.
+fn adjacent(text: &str, a: &Tok, b: &Tok) -> bool {
+    let gap = &text[a.end..b.start];
+    let gap = gap.strip_prefix('.').unwrap_or(gap);
+    !gap.is_empty() && gap.len() <= 3 && gap.bytes().all(|c| c == b' ')
+        || gap.is_empty() && a.end < b.start
+}
+
+struct Ctx<'a> {
+    text: &'a str,
+    d: &'a Dicts,
+    toks: Vec<Tok>,
+}
+
+impl Ctx<'_> {
+    fn is_common_word(&self, t: &Tok) -> bool {
+        self.d.is_word(&t.lower)
+    }
+
+    fn blocked(&self, t: &Tok) -> bool {
+        self.d.is_medical(&t.lower)
+            || self.d.clinical_caps.contains(t.lower.as_str())
+            || super::dates::is_month_or_day(&t.lower)
+    }
+
+    /// A capitalised token that can continue a name (surname, middle name).
+    fn surname_like(&self, t: &Tok, strict: bool) -> bool {
+        if !(t.cap || t.upper) || t.lower.len() < 2 || self.blocked(t) {
+            return false;
+        }
+        if let Some(&amb) = self.d.last.get(t.lower.as_str()) {
+            return !amb || !strict;
+        }
+        if let Some(&amb) = self.d.first.get(t.lower.as_str()) {
+            return !amb;
+        }
+        !self.is_common_word(t)
+    }
+
+    fn first_name(&self, t: &Tok) -> Option<bool> {
+        if !t.cap || t.upper || t.lower.len() < 2 {
+            return None;
+        }
+        if self.blocked(t) {
+            return None;
+        }
+        self.d.first.get(t.lower.as_str()).copied()
+    }
+
+    /// Extends a name starting at token `i` to the right: initials and surname-like tokens.
+    fn extend(&self, i: usize, strict: bool) -> usize {
+        let mut j = i;
+        let mut n = 0;
+        while j + 1 < self.toks.len() && n < 3 {
+            let (a, b) = (&self.toks[j], &self.toks[j + 1]);
+            if !adjacent(self.text, a, b) || a.name_end != a.end {
+                break;
+            }
+            if (b.initial || self.surname_like(b, strict)) && !b.sent_start {
+                j += 1;
+            } else {
+                break;
+            }
+            n += 1;
+        }
+        j
+    }
+
+    fn span(&self, i: usize, j: usize, score: f32) -> Span {
+        let (a, b) = (&self.toks[i], &self.toks[j]);
+        let mut end = b.name_end;
+        if b.initial && b.dot {
+            end += 1;
+        }
+        Span::new(a.start, end, Kind::Name, score)
+    }
+}
+
+/// Finds person names.
+pub(crate) fn detect(env: &Env<'_>, out: &mut Vec<Span>) {
+    let ctx = Ctx {
+        text: env.text,
+        d: env.dicts,
+        toks: tokenize(env.text),
+    };
+    let toks = &ctx.toks;
+    let text = env.text;
+    let n = toks.len();
+    let mut i = 0;
+    while i < n {
+        let t = &toks[i];
+        // 1. title + capitalised words
+        if TITLES.contains(&t.lower.as_str()) && (t.cap || t.upper) && i + 1 < n {
+            let nx = &toks[i + 1];
+            if adjacent(text, t, nx)
+                && (nx.cap || nx.upper)
+                && !ctx.d.clinical_caps.contains(nx.lower.as_str())
+            {
+                let j = ctx.extend(i + 1, false);
+                out.push(ctx.span(i + 1, j, 0.95));
+                i = j + 1;
+                continue;
+            }
+        }
+        // 2. cue word + capitalised words
+        let strong = STRONG_CUES.contains(&t.lower.as_str());
+        let weak = !strong && WEAK_CUES.contains(&t.lower.as_str());
+        if (strong || weak) && i + 1 < n {
+            let nx = &toks[i + 1];
+            let gap = &text[t.end..nx.start];
+            let gap_ok = gap.len() <= 4
+                && gap
+                    .bytes()
+                    .all(|c| matches!(c, b' ' | b':' | b'-' | b'\'' | b's' | b',' | b'#' | b'\t'));
+            let nx_ok =
+                (nx.cap || nx.upper) && !TITLES.contains(&nx.lower.as_str()) && !ctx.blocked(nx);
+            if gap_ok && nx_ok {
+                let known = ctx.d.first.get(nx.lower.as_str()).is_some_and(|a| !a)
+                    || ctx.d.last.get(nx.lower.as_str()).is_some_and(|a| !a);
+                let in_dict = ctx.d.first.contains_key(nx.lower.as_str())
+                    || ctx.d.last.contains_key(nx.lower.as_str());
+                // an all-caps token after a cue is an acronym (MRN, SSN, TIA) unless another
+                // all-caps word follows ("Patient: JOHN SMITH")
+                let caps_ok = !nx.upper
+                    || nx.lower.len() >= 2
+                        && i + 2 < n
+                        && toks[i + 2].upper
+                        && adjacent(text, nx, &toks[i + 2])
+                        && in_dict;
+                let accept = if !caps_ok {
+                    false
+                } else if strong {
+                    in_dict || !ctx.is_common_word(nx)
+                } else {
+                    let two_unknown = !ctx.is_common_word(nx)
+                        && i + 2 < n
+                        && adjacent(text, nx, &toks[i + 2])
+                        && strong_surname(&ctx, &toks[i + 2]);
+                    two_unknown
+                        || (known && !ctx.is_common_word(nx))
+                        || (known
+                            && i + 2 < n
+                            && ctx.surname_like(&toks[i + 2], true)
+                            && adjacent(text, nx, &toks[i + 2]))
+                };
+                if accept && !medical_noun_follows(text, nx.name_end) {
+                    let j = ctx.extend(i + 1, !strong);
+                    if !medical_noun_follows(text, toks[j].name_end) {
+                        out.push(ctx.span(i + 1, j, if strong { 0.85 } else { 0.8 }));
+                        i = j + 1;
+                        continue;
+                    }
+                }
+            }
+        }
+        // 3. first-name dictionary ("St. John's" is a saint's name, not a person)
+        let saint = i >= 1
+            && matches!(
+                toks[i - 1].lower.as_str(),
+                "st" | "mt" | "saint" | "ste" | "san" | "santa"
+            );
+        if let Some(ambiguous) = ctx.first_name(t).filter(|_| !saint) {
+            let j = ctx.extend(i, true);
+            let extended = j > i;
+            // "Smith, John": an inverted name before the first name
+            let mut start = i;
+            if i >= 1 {
+                let p = &toks[i - 1];
+                let gap = &text[p.end..t.start];
+                let surname =
+                    ctx.d.last.get(p.lower.as_str()).is_some_and(|a| !a) || !ctx.is_common_word(p);
+                if gap == ", "
+                    && (p.cap || p.upper)
+                    && surname
+                    && !ctx.blocked(p)
+                    && p.lower.len() >= 2
+                {
+                    start = i - 1;
+                }
+            }
+            let eponym = medical_noun_follows(text, toks[j].name_end);
+            let common = ctx.is_common_word(t);
+            let ok = !eponym
+                && if ambiguous {
+                    extended
+                        && (!t.sent_start || toks[j].initial || strong_surname(&ctx, &toks[i + 1]))
+                        || start < i
+                } else {
+                    extended || start < i || !common || !t.sent_start
+                };
+            if ok {
+                let score = if extended || start < i { 0.9 } else { 0.7 };
+                out.push(ctx.span(start, j, score));
+                i = j + 1;
+                continue;
+            }
+        }
+        // 4. initial + surname: "J. Smith"
+        if t.initial && t.dot && i + 1 < n {
+            let nx = &toks[i + 1];
+            if adjacent(text, t, nx)
+                && ctx.surname_like(nx, true)
+                && ctx.d.last.contains_key(nx.lower.as_str())
+                && !medical_noun_follows(text, nx.name_end)
+            {
+                let j = ctx.extend(i + 1, true);
+                out.push(ctx.span(i, j, 0.8));
+                i = j + 1;
+                continue;
+            }
+        }
+        // 4b. surname + initial: "Smith J."
+        if i + 1 < n
+            && (t.cap && !t.upper)
+            && ctx.d.last.get(t.lower.as_str()) == Some(&false)
+            && !ctx.blocked(t)
+        {
+            let nx = &toks[i + 1];
+            if nx.initial && nx.dot && adjacent(text, t, nx) {
+                out.push(ctx.span(i, i + 1, 0.75));
+                i += 2;
+                continue;
+            }
+        }
+        // 5. post-nominal: "John Smith, MD" / "Smith RN"
+        if POSTNOMINALS.contains(&t.lower.trim_end_matches('.')) && t.upper && i >= 1 {
+            let mut k = i - 1;
+            let gap = &text[toks[k].end..t.start];
+            if gap.trim_start_matches(',').trim().is_empty() && gap.len() <= 3 {
+                let end_tok = k;
+                let mut count = 0;
+                loop {
+                    let tk = &toks[k];
+                    if !(tk.cap || tk.upper) || ctx.blocked(tk) && !tk.initial || count >= 4 {
+                        break;
+                    }
+                    count += 1;
+                    if k == 0 || !adjacent(text, &toks[k - 1], tk) {
+                        k = k.wrapping_sub(1);
+                        break;
+                    }
+                    k -= 1;
+                }
+                let first = k.wrapping_add(1);
+                if count > 0 && first <= end_tok {
+                    out.push(ctx.span(first, end_tok, 0.9));
+                }
+            }
+        }
+        // 6. ALL-CAPS "JOHN SMITH" in headers
+        if t.upper && t.lower.len() >= 2 && i + 1 < n {
+            let nx = &toks[i + 1];
+            if nx.upper
+                && adjacent(text, t, nx)
+                && ctx.d.first.get(t.lower.as_str()) == Some(&false)
+                && ctx.d.last.contains_key(nx.lower.as_str())
+                && !ctx.blocked(t)
+                && !ctx.blocked(nx)
+            {
+                out.push(ctx.span(i, i + 1, 0.8));
+                i += 2;
+                continue;
+            }
+        }
+        i += 1;
+    }
+}

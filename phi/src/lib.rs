@@ -1,0 +1,65 @@
+//! HIPAA Safe Harbor de-identification for clinical text, with regexes and dictionaries.
+//!
+//! `clinfer-phi` finds the 18 Safe Harbor identifiers and the i2b2-2014 categories (names,
+//! dates, ages over 89, phone/fax, e-mail, URLs, IPs, SSNs, MRNs, account, health-plan,
+//! licence, vehicle and device numbers, other IDs, addresses, ZIP codes, places and
+//! organisations) and replaces them with an [`Operator`] per [`Kind`]. It is deterministic:
+//! the same text and configuration always give the same output.
+//!
+//! ```
+//! use clinfer_phi::{Kind, Operator, Operators, Scrubber};
+//!
+//! let scrubber = Scrubber::builder().build()?;
+//! let note = "Seen by Dr. Alvarez on 03/14/2023. Pt's wife Maria (555-201-3344) at bedside.";
+//!
+//! let spans = scrubber.analyze(note)?;
+//! assert!(spans.iter().any(|s| s.kind == Kind::Phone));
+//!
+//! let out = scrubber.redact(note, &Operators::tag())?;
+//! assert_eq!(
+//!     out.text,
+//!     "Seen by Dr. [NAME] on [DATE]. Pt's wife [NAME] ([PHONE]) at bedside."
+//! );
+//! assert_eq!(out.audit.counts[&Kind::Name], 2);
+//!
+//! // keyed pseudonyms for names, dates shifted per patient
+//! let ops = Operators::builder()
+//!     .key(b"a secret of 16+ bytes")
+//!     .kind(Kind::Name, Operator::Pseudonym)
+//!     .kind(Kind::Date, Operator::DateShift)
+//!     .patient("patient-42")
+//!     .build()?;
+//! let out = scrubber.redact(note, &ops)?;
+//! assert!(out.text.contains("NAME_"));
+//! # Ok::<(), clinfer_phi::Error>(())
+//! ```
+//!
+//! # Untrusted input
+//! Any `&str` is accepted: emoji, combining marks, right-to-left text and NUL never cause a
+//! panic, and every span lies on char boundaries. Inputs longer than
+//! [`ScrubberBuilder::max_input_bytes`] (10 MiB by default) are rejected with
+//! [`Error::InputTooLarge`]. Caller term lists and regexes are bounded by [`MAX_TERMS`],
+//! [`MAX_TERM_BYTES`] and [`MAX_PATTERN_SIZE`]. Matching is linear in the input (the `regex`
+//! and `aho-corasick` crates guarantee it). Errors, `Debug` output and [`Audit`] hold sizes,
+//! offsets and counts, never input text or configured identifiers.
+//!
+//! # Offsets
+//! [`Span`] offsets are bytes; [`Span::char_range`] and [`char_offsets`] convert them to
+//! Unicode code-point offsets (what Python and the JSON-lines tools use).
+
+mod detect;
+mod dict;
+mod error;
+mod kind;
+mod operators;
+mod scrubber;
+mod shift;
+mod span;
+
+pub use error::{Error, Result};
+pub use kind::Kind;
+pub use operators::{Audit, Operator, Operators, OperatorsBuilder, Redacted};
+pub use scrubber::{
+    Scrubber, ScrubberBuilder, DEFAULT_MAX_INPUT_BYTES, MAX_PATTERN_SIZE, MAX_TERMS, MAX_TERM_BYTES,
+};
+pub use span::{char_offsets, Span};

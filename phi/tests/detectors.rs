@@ -1,0 +1,96 @@
+//! Table-driven detector tests: every file in `tests/cases/*.json` is a list of cases
+//! `{name, input, expected: [[text, KIND]], absent: [text], note}`. An expected text must be
+//! covered by a span of that kind (overlap, first occurrence); an absent text must not be
+//! overlapped by any span. `regressions.json` grows with every bug.
+
+use std::path::Path;
+
+use clinfer_phi::{Kind, Scrubber};
+
+#[derive(serde::Deserialize)]
+struct Case {
+    name: String,
+    input: String,
+    expected: Vec<(String, String)>,
+    absent: Vec<String>,
+    note: String,
+}
+
+fn run_file(file: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cases")
+        .join(file);
+    let raw = std::fs::read_to_string(&path).expect("case file exists");
+    let cases: Vec<Case> = serde_json::from_str(&raw).expect("case file is valid JSON");
+    let s = Scrubber::builder()
+        .build()
+        .expect("default scrubber builds");
+    let mut failures = Vec::new();
+    for c in &cases {
+        let spans = s.analyze(&c.input).expect("small input");
+        for (text, kind) in &c.expected {
+            let kind: Kind = kind.parse().expect("valid kind name in case file");
+            let Some(at) = c.input.find(text.as_str()) else {
+                failures.push(format!("{}: expected text {text:?} not in input", c.name));
+                continue;
+            };
+            let end = at + text.len();
+            let ok = spans
+                .iter()
+                .any(|sp| sp.start < end && at < sp.end && sp.kind == kind);
+            if !ok {
+                let got: Vec<String> = spans
+                    .iter()
+                    .map(|sp| format!("{}={:?}", sp.kind, &c.input[sp.start..sp.end]))
+                    .collect();
+                failures.push(format!(
+                    "{}: missing {kind} {text:?}; got {got:?} ({})",
+                    c.name, c.note
+                ));
+            }
+        }
+        for text in &c.absent {
+            let Some(at) = c.input.find(text.as_str()) else {
+                continue;
+            };
+            let end = at + text.len();
+            if let Some(sp) = spans.iter().find(|sp| sp.start < end && at < sp.end) {
+                failures.push(format!(
+                    "{}: {text:?} flagged as {} ({})",
+                    c.name, sp.kind, c.note
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failing case checks in {file}:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn names() {
+    run_file("names.json");
+}
+
+#[test]
+fn dates() {
+    run_file("dates.json");
+}
+
+#[test]
+fn contact_and_ids() {
+    run_file("contact_ids.json");
+}
+
+#[test]
+fn places() {
+    run_file("places.json");
+}
+
+#[test]
+fn regressions() {
+    run_file("regressions.json");
+}

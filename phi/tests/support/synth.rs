@@ -1,0 +1,395 @@
+//! Synthetic clinical-note generator with gold PHI spans, shared by the property tests, the
+//! evaluation example and the benchmarks (included with `#[path]`).
+//!
+//! Notes mix headers, vitals, medication lists, labs, nursing shorthand, eponyms and
+//! signatures with PHI drawn from pools that are deliberately *not* the crate's dictionaries
+//! alone (rare surnames, invented clinic names), so the score is not a dictionary echo.
+#![allow(dead_code, missing_docs)]
+
+use clinfer_phi::Kind;
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+
+/// One gold PHI span (byte offsets into `Note::text`).
+#[derive(Debug, Clone)]
+pub struct Gold {
+    pub start: usize,
+    pub end: usize,
+    pub kind: Kind,
+}
+
+/// A generated note.
+#[derive(Debug, Clone, Default)]
+pub struct Note {
+    pub text: String,
+    pub gold: Vec<Gold>,
+}
+
+impl Note {
+    fn lit(&mut self, s: &str) {
+        self.text.push_str(s);
+    }
+    fn phi(&mut self, s: &str, kind: Kind) {
+        let start = self.text.len();
+        self.text.push_str(s);
+        self.gold.push(Gold {
+            start,
+            end: self.text.len(),
+            kind,
+        });
+    }
+    /// The PHI values of the note.
+    pub fn values(&self) -> Vec<&str> {
+        self.gold
+            .iter()
+            .map(|g| &self.text[g.start..g.end])
+            .collect()
+    }
+}
+
+const FIRST: &[&str] = &[
+    "Maria",
+    "James",
+    "Linda",
+    "Robert",
+    "Aisha",
+    "Wei",
+    "Olga",
+    "Tomasz",
+    "Priya",
+    "Kwame",
+    "Sofia",
+    "Daniel",
+    "Grace",
+    "Ahmed",
+    "Elena",
+    "Marcus",
+    "Yuki",
+    "Fatima",
+    "Connor",
+    "Ingrid",
+    "Luis",
+    "Hannah",
+    "Dmitri",
+    "Keisha",
+    "Samuel",
+    "Anita",
+    "Jorge",
+    "Beatrice",
+    "Tyrone",
+    "Mei",
+    "Patricia",
+    "Oluwaseun",
+    "Nadia",
+    "Henrik",
+    "Carmen",
+    "Rahul",
+    "Deborah",
+    "Ivan",
+];
+const LAST: &[&str] = &[
+    "Okonkwo",
+    "Nguyen",
+    "Zielinski",
+    "Hernandez",
+    "Thompson",
+    "Abernathy",
+    "Kowalczyk",
+    "Patel",
+    "O'Brien",
+    "Fitzgerald",
+    "Yamamoto",
+    "Achebe",
+    "Lindqvist",
+    "Moreau",
+    "Castellano",
+    "Whitfield",
+    "Baranowski",
+    "Delacroix",
+    "Hughes",
+    "Ramirez",
+    "Sokolov",
+    "Mbeki",
+    "Vasquez",
+    "Brennan",
+    "Kaczmarek",
+    "Oyelaran",
+    "Stewart",
+    "Rosenberg",
+    "McAllister",
+    "Chen",
+    "Garcia",
+    "Novak",
+    "Adeyemi",
+    "Halvorsen",
+    "Pham",
+    "Sutherland",
+    "Ferreira",
+    "Kim",
+    "Johansson",
+];
+const CITIES: &[(&str, &str)] = &[
+    ("Springfield", "IL"),
+    ("Worcester", "MA"),
+    ("Tulsa", "OK"),
+    ("Fresno", "CA"),
+    ("Toledo", "OH"),
+    ("Boise", "ID"),
+    ("Scranton", "PA"),
+    ("Macon", "GA"),
+    ("Provo", "UT"),
+    ("Duluth", "MN"),
+    ("Albany", "NY"),
+    ("Tacoma", "WA"),
+    ("Lubbock", "TX"),
+    ("Dayton", "OH"),
+];
+const STREETS: &[&str] = &[
+    "Maple",
+    "Oak",
+    "Washington",
+    "Cedar",
+    "Lakeview",
+    "Elm",
+    "Pine",
+    "Hillcrest",
+    "Main",
+    "Park",
+];
+const SUFFIX: &[&str] = &[
+    "Street", "St.", "Avenue", "Ave", "Road", "Drive", "Lane", "Blvd", "Court",
+];
+const ORGS: &[&str] = &[
+    "Riverside Medical Center",
+    "St. Agnes Hospital",
+    "Lakeshore Clinic",
+    "Mercy General Hospital",
+    "Northbrook Family Health Center",
+    "Valley View Hospital",
+    "Harborview Medical Center",
+    "Mt. Carmel Health System",
+    "Pinecrest Rehabilitation Center",
+    "Sunrise Urgent Care",
+    "Baptist Memorial Hospital",
+    "Greenfield Surgery Center",
+];
+const MONTHS: &[&str] = &[
+    "January",
+    "February",
+    "March",
+    "April",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+const MON3: &[&str] = &[
+    "Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+const CONDITIONS: &[&str] = &[
+    "HTN, DM2 and CAD s/p CABG",
+    "COPD on 2L home O2",
+    "CHF (EF 35%)",
+    "Parkinson's disease",
+    "Hodgkin lymphoma in remission",
+    "Crohn's disease",
+    "Graves disease",
+    "ESRD on HD MWF",
+    "Alzheimer's dementia",
+    "atrial fibrillation on warfarin",
+    "Down syndrome",
+    "Cushing syndrome",
+];
+const RELATIONS: &[&str] = &[
+    "wife", "husband", "daughter", "son", "sister", "brother", "mother", "friend",
+];
+
+fn pick<'a>(rng: &mut StdRng, xs: &[&'a str]) -> &'a str {
+    xs.choose(rng).copied().unwrap_or("")
+}
+
+fn date(rng: &mut StdRng) -> String {
+    let (m, d, y) = (
+        rng.random_range(1..=12u32),
+        rng.random_range(1..=28u32),
+        rng.random_range(1995..=2024u32),
+    );
+    match rng.random_range(0..7) {
+        0 => format!("{m:02}/{d:02}/{y}"),
+        1 => format!("{m}/{d}/{:02}", y % 100),
+        2 => format!("{y}-{m:02}-{d:02}"),
+        3 => format!("{} {d}, {y}", MONTHS[(m as usize - 1) % MONTHS.len()]),
+        4 => format!("{d} {} {y}", MONTHS[(m as usize - 1) % MONTHS.len()]),
+        5 => format!("{} {d}", MON3[(m as usize - 1) % MON3.len()]),
+        _ => format!("{}. {d}th", MON3[(m as usize - 1) % MON3.len()]),
+    }
+}
+
+fn phone(rng: &mut StdRng) -> String {
+    let (a, b, c) = (
+        rng.random_range(201..=989),
+        rng.random_range(200..=999),
+        rng.random_range(0..=9999),
+    );
+    match rng.random_range(0..4) {
+        0 => format!("({a}) {b}-{c:04}"),
+        1 => format!("{a}-{b}-{c:04}"),
+        2 => format!("{a}.{b}.{c:04}"),
+        _ => format!("{a}-{b}-{c:04} x{}", rng.random_range(10..999)),
+    }
+}
+
+fn digits(rng: &mut StdRng, n: usize) -> String {
+    (0..n)
+        .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
+        .collect()
+}
+
+fn name(rng: &mut StdRng) -> String {
+    let (f, l) = (pick(rng, FIRST), pick(rng, LAST));
+    match rng.random_range(0..5) {
+        0 => format!("{l}, {f}"),
+        1 => format!("{f} {}. {l}", char::from(b'A' + rng.random_range(0..26u8))),
+        2 => format!("{} {l}", &f[..1]).replacen(' ', ". ", 1),
+        _ => format!("{f} {l}"),
+    }
+}
+
+/// Generates one note from a seed (same seed, same note).
+pub fn note(seed: u64) -> Note {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut n = Note::default();
+    let rng = &mut rng;
+    let pt_first = pick(rng, FIRST);
+    let pt_last = pick(rng, LAST);
+    // header
+    n.lit("Patient: ");
+    n.phi(&format!("{pt_first} {pt_last}"), Kind::Name);
+    n.lit("\nMRN: ");
+    let len = rng.random_range(6..=9);
+    n.phi(&digits(rng, len), Kind::Mrn);
+    n.lit("\nDOB: ");
+    n.phi(&date(rng), Kind::Date);
+    n.lit("\nAdmission Date: ");
+    n.phi(&date(rng), Kind::Date);
+    n.lit("\nAttending: Dr. ");
+    n.phi(pick(rng, LAST), Kind::Name);
+    n.lit("\n\nHPI: ");
+    let age: u32 = if rng.random_bool(0.15) {
+        rng.random_range(90..=104)
+    } else {
+        rng.random_range(22..=88)
+    };
+    if age >= 90 {
+        n.phi(&format!("{age} yo"), Kind::Age);
+    } else {
+        n.lit(&format!("{age} yo"));
+    }
+    n.lit(&format!(
+        " {} with {} presented to ",
+        pick(rng, &["M", "F", "male", "female"]),
+        pick(rng, CONDITIONS)
+    ));
+    n.phi(pick(rng, ORGS), Kind::Organization);
+    n.lit(" on ");
+    n.phi(&date(rng), Kind::Date);
+    n.lit(" c/o SOB x3d, denies CP/palp. ");
+    if rng.random_bool(0.6) {
+        n.lit(&format!("Pt's {} ", pick(rng, RELATIONS)));
+        n.phi(pick(rng, FIRST), Kind::Name);
+        n.lit(" (");
+        n.phi(&phone(rng), Kind::Phone);
+        n.lit(") at bedside.");
+    }
+    n.lit("\n\nVitals: T 98.6 HR 88 BP 132/84 RR 18 SpO2 97% on RA. Wt 82 kg.\n");
+    n.lit("Meds: lisinopril 10 mg PO daily, metformin 500 mg BID, ASA 81 mg qd, Lasix 40 mg IV, 1/2 tab oxycodone 5/325 q6h prn.\n");
+    n.lit("Labs: Na 138, K 4.1, Cr 1.2 (baseline 0.9), WBC 7.5, Hgb 12.1, Plt 250, INR 2.3, A1c 7.2%.\n");
+    n.lit("Exam: Babinski sign negative, Murphy's sign neg. Foley catheter in place. Wells score 2.\n");
+    // social
+    n.lit("\nSocial: lives with ");
+    n.lit(pick(rng, RELATIONS));
+    n.lit(" at ");
+    let (city, st) = *CITIES.choose(rng).expect("non-empty");
+    n.phi(
+        &format!(
+            "{} {} {}, {city}, {st} {}",
+            rng.random_range(1..9999),
+            pick(rng, STREETS),
+            pick(rng, SUFFIX),
+            digits(rng, 5)
+        ),
+        Kind::Address,
+    );
+    n.lit(". Former smoker, quit in 2015. EtOH socially.\n");
+    // identifiers
+    match rng.random_range(0..5) {
+        0 => {
+            n.lit("Insurance ID: ");
+            n.phi(
+                &format!("{}{}", pick(rng, &["HP", "XQ", "MBR", ""]), digits(rng, 8)),
+                Kind::HealthPlan,
+            );
+        }
+        1 => {
+            n.lit("SSN: ");
+            n.phi(
+                &format!(
+                    "{}-{}-{}",
+                    rng.random_range(100..=665),
+                    digits(rng, 2).replace("00", "17"),
+                    digits(rng, 4).replace("0000", "4321")
+                ),
+                Kind::Ssn,
+            );
+        }
+        2 => {
+            n.lit("Acct #: ");
+            n.phi(&digits(rng, 10), Kind::Account);
+        }
+        3 => {
+            n.lit("Pacemaker serial no. ");
+            n.phi(&format!("PM{}", digits(rng, 7)), Kind::Device);
+        }
+        _ => {
+            n.lit("Email: ");
+            n.phi(
+                &format!(
+                    "{}.{}@{}",
+                    pt_first.to_lowercase(),
+                    pt_last.to_lowercase().replace('\'', ""),
+                    pick(rng, &["gmail.com", "yahoo.com", "mail.org"])
+                ),
+                Kind::Email,
+            );
+        }
+    }
+    n.lit("\n\nA/P: ");
+    n.lit(&format!(
+        "{} - cont current meds. Repeat BMP in AM. ",
+        pick(rng, &["CHF exacerbation", "CAP", "UTI", "AKI on CKD"])
+    ));
+    n.lit("F/u with ");
+    n.phi(&format!("Dr. {}", pick(rng, LAST)), Kind::Name);
+    n.lit(" on ");
+    n.phi(&date(rng), Kind::Date);
+    n.lit(". Call ");
+    n.phi(&phone(rng), Kind::Phone);
+    n.lit(" or fax ");
+    n.phi(&phone(rng), Kind::Fax);
+    n.lit(".\n\n");
+    n.lit("Electronically signed by ");
+    n.phi(&name(rng), Kind::Name);
+    n.lit(&format!(", {} ", pick(rng, &["MD", "RN", "NP", "PA-C"])));
+    n.phi(&date(rng), Kind::Date);
+    n.lit(" 14:32\n");
+    n
+}
+
+/// `n` notes from consecutive seeds starting at `seed`.
+pub fn notes(seed: u64, n: usize) -> Vec<Note> {
+    (0..n as u64).map(|i| note(seed.wrapping_add(i))).collect()
+}
