@@ -45,7 +45,7 @@ pub(crate) struct Candidate {
 pub(crate) struct Choice {
     /// Indices into the candidates, in the order they were picked.
     pub(crate) picked: Vec<usize>,
-    /// Indices of candidates that were passed over (older than a picked one, not picked).
+    /// Indices of candidates that first in, first out would have picked but that were not.
     pub(crate) passed_over: Vec<usize>,
     /// The batch cannot grow any more: it hit a limit or requests are left over.
     pub(crate) full: bool,
@@ -84,8 +84,9 @@ impl Acc {
 ///
 /// First in, first out takes candidates in order and stops at the first that does not fit.
 /// Length-aware formation always takes the first candidate (the anchor), then every overdue
-/// candidate, then the candidates whose cost is nearest the anchor's. Candidates it passes
-/// over become overdue, so a request is passed over at most once.
+/// candidate, then the candidates whose cost is nearest the anchor's. Candidates that first
+/// in, first out would have put in this batch but that were not picked become overdue, so a
+/// request is passed over at most once.
 pub(crate) fn choose(cands: &[Candidate], more: bool, lim: &Limits) -> Choice {
     let mut acc = Acc::default();
     let mut picked = Vec::with_capacity(cands.len().min(lim.max_rows));
@@ -119,10 +120,22 @@ pub(crate) fn choose(cands: &[Candidate], more: bool, lim: &Limits) -> Choice {
             take(i, &mut acc, &mut picked);
         }
     }
-    let last = picked.iter().copied().max().unwrap_or(0);
     let mut passed_over = Vec::new();
     if lim.length_aware {
-        passed_over.extend((0..last).filter(|&i| !taken[i]));
+        // Only rows that first in, first out would have served now are delayed by this
+        // choice; they become overdue and lead the next batch.
+        let mut fifo = Acc::default();
+        let prefix = cands
+            .iter()
+            .take_while(|c| {
+                let fits = fifo.fits(c.cost, lim);
+                if fits {
+                    fifo.add(c.cost);
+                }
+                fits
+            })
+            .count();
+        passed_over.extend((0..prefix).filter(|&i| !taken[i]));
     }
     let full = acc.rows == lim.max_rows || picked.len() < cands.len() || more;
     Choice {
@@ -388,7 +401,8 @@ mod tests {
             &lim(3, 1000, true),
         );
         assert_eq!(c.picked, vec![0, 2, 4]);
-        assert_eq!(c.passed_over, vec![1, 3]);
+        // First in, first out would have served 10, 50, 11: only 50 was delayed.
+        assert_eq!(c.passed_over, vec![1]);
         assert!(c.full);
     }
 

@@ -319,7 +319,7 @@ async fn formation(length_aware: bool) -> Vec<Vec<String>> {
 async fn length_aware_formation_groups_similar_lengths() {
     assert_eq!(
         formation(true).await,
-        vec![tags(&["10", "11", "12"]), tags(&["50", "52", "49"])]
+        vec![tags(&["10", "11", "12"]), tags(&["50", "49", "52"])]
     );
     assert_eq!(
         formation(false).await,
