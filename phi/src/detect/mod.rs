@@ -167,11 +167,23 @@ mod profile {
         let text = para.repeat(2000);
         let mb = text.len() as f64 / 1e6;
         let engine = Engine::new();
-        let policy = Policy { bare_years: false, states_and_countries: true, min_age: 90 };
-        let env = Env { text: &text, dicts: Dicts::get(), policy: &policy };
+        let policy = Policy {
+            bare_years: false,
+            states_and_countries: true,
+            min_age: 90,
+        };
+        let env = Env {
+            text: &text,
+            dicts: Dicts::get(),
+            policy: &policy,
+        };
         let t = Instant::now();
         let m = engine.set.matches(&text);
-        println!("regexset: {:.1} MB/s ({} rules match)", mb / t.elapsed().as_secs_f64(), m.iter().count());
+        println!(
+            "regexset: {:.1} MB/s ({} rules match)",
+            mb / t.elapsed().as_secs_f64(),
+            m.iter().count()
+        );
         for (i, (re, h)) in engine.rules.iter().enumerate() {
             let t = Instant::now();
             let mut out = Vec::new();
@@ -179,7 +191,12 @@ mod profile {
                 h(&c, &env, &mut out);
             }
             let s = t.elapsed().as_secs_f64();
-            println!("rule {i:2}: {:8.1} MB/s {:6} spans  {}", mb / s, out.len(), &re.as_str()[..re.as_str().len().min(60)]);
+            println!(
+                "rule {i:2}: {:8.1} MB/s {:6} spans  {}",
+                mb / s,
+                out.len(),
+                &re.as_str()[..re.as_str().len().min(60)]
+            );
         }
         let t = Instant::now();
         let mut out = Vec::new();
