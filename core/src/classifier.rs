@@ -1,0 +1,468 @@
+//! The user-facing classifier: a model directory in, labels and scores out.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+
+use crate::config::{Config, ProblemType};
+use crate::device::{DTypeSpec, DeviceSpec};
+use crate::error::{Error, Result};
+use crate::models::distilbert::DistilBertForSequenceClassification;
+use crate::tokenizer::{Encoding, Tokenizer, Truncation, DEFAULT_MAX_INPUT_BYTES};
+use crate::weights;
+
+/// Default number of rows per forward pass in [`Classifier::predict`].
+pub const DEFAULT_BATCH_SIZE: usize = 32;
+
+/// The result for one input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    /// Name of the best class (from `id2label`).
+    pub label: String,
+    /// Index of the best class.
+    pub label_id: usize,
+    /// Score of the best class: a softmax probability (single-label), a sigmoid
+    /// (multi-label) or the raw value (regression).
+    pub score: f32,
+    /// Scores of every class, in class-index order.
+    pub scores: Vec<f32>,
+    /// Raw logits, in class-index order.
+    pub logits: Vec<f32>,
+}
+
+/// A DistilBERT model with the configuration needed to batch and validate its inputs.
+#[derive(Debug, Clone)]
+pub struct Model {
+    config: Config,
+    network: DistilBertForSequenceClassification,
+}
+
+impl Model {
+    /// Loads `config.json` and the weights of a model directory (no tokenizer needed).
+    ///
+    /// # Errors
+    /// Missing or malformed files, or weights that do not fit the configuration.
+    pub fn from_dir(dir: &Path, device: &Device, dtype: DType) -> Result<Self> {
+        let config = Config::from_file(&dir.join("config.json"))?;
+        let path = weights::find_weights(dir)?;
+        let tensors = weights::load_tensors(&path)?;
+        let vb = VarBuilder::from_tensors(tensors, dtype, device);
+        let network =
+            DistilBertForSequenceClassification::load(vb, &config).map_err(|e| match e {
+                Error::Candle(source) => Error::Weights { path, source },
+                other => other,
+            })?;
+        Ok(Self { config, network })
+    }
+
+    /// Builds a model from an already-prepared [`VarBuilder`] (names as in a full
+    /// `DistilBertForSequenceClassification` checkpoint), e.g. random weights for benchmarks.
+    ///
+    /// # Errors
+    /// A missing tensor or a shape that does not match `config`.
+    pub fn from_varbuilder(config: Config, vb: VarBuilder<'_>) -> Result<Self> {
+        let network = DistilBertForSequenceClassification::load(vb, &config)?;
+        Ok(Self { config, network })
+    }
+
+    /// The model configuration.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The underlying network.
+    #[must_use]
+    pub fn network(&self) -> &DistilBertForSequenceClassification {
+        &self.network
+    }
+
+    /// Runs one forward pass over rows of token ids, padding them to the longest row.
+    ///
+    /// Returns one row of logits per input, in order. A row's logits do not depend on the
+    /// other rows in the call.
+    ///
+    /// # Errors
+    /// [`Error::InvalidIds`] for an empty call, an empty row, a row longer than
+    /// `max_position_embeddings`, or an id outside the vocabulary.
+    pub fn logits(&self, rows: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+        let seq = self.validate(rows)?;
+        let batch = rows.len();
+        let device = self.network.device();
+        let padded = rows.iter().any(|r| r.len() < seq);
+        let mut ids = Vec::with_capacity(batch * seq);
+        let mut mask = Vec::with_capacity(if padded { batch * seq } else { 0 });
+        for row in rows {
+            ids.extend_from_slice(row);
+            ids.extend(std::iter::repeat_n(
+                self.config.pad_token_id,
+                seq - row.len(),
+            ));
+            if padded {
+                mask.extend(std::iter::repeat_n(1u8, row.len()));
+                mask.extend(std::iter::repeat_n(0u8, seq - row.len()));
+            }
+        }
+        let ids = Tensor::from_vec(ids, (batch, seq), device)?;
+        let mask = if padded {
+            Some(Tensor::from_vec(mask, (batch, seq), device)?)
+        } else {
+            None
+        };
+        let logits = self.network.forward(&ids, mask.as_ref())?;
+        Ok(logits.to_vec2::<f32>()?)
+    }
+
+    fn validate(&self, rows: &[&[u32]]) -> Result<usize> {
+        if rows.is_empty() {
+            return Err(Error::InvalidIds("no rows were given".into()));
+        }
+        let max_pos = self.config.max_position_embeddings;
+        let vocab = self.config.vocab_size;
+        let mut seq = 0;
+        for (i, row) in rows.iter().enumerate() {
+            if row.is_empty() {
+                return Err(Error::InvalidIds(format!("row {i} is empty")));
+            }
+            if row.len() > max_pos {
+                return Err(Error::InvalidIds(format!(
+                    "row {i} has {} tokens; the model accepts at most {max_pos}",
+                    row.len()
+                )));
+            }
+            if let Some(bad) = row.iter().find(|&&id| id as usize >= vocab) {
+                return Err(Error::InvalidIds(format!(
+                    "row {i} holds id {bad}, outside the vocabulary of {vocab}"
+                )));
+            }
+            seq = seq.max(row.len());
+        }
+        Ok(seq)
+    }
+
+    /// Turns logits into a [`Prediction`] according to the problem type.
+    #[must_use]
+    pub fn prediction(&self, logits: Vec<f32>) -> Prediction {
+        let scores = match self.config.problem_type {
+            ProblemType::SingleLabel => softmax(&logits),
+            ProblemType::MultiLabel => logits.iter().map(|&x| sigmoid(x)).collect(),
+            ProblemType::Regression => logits.clone(),
+        };
+        let (label_id, score) =
+            scores
+                .iter()
+                .copied()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |best, (i, s)| {
+                    if s > best.1 {
+                        (i, s)
+                    } else {
+                        best
+                    }
+                });
+        Prediction {
+            label: self.config.labels[label_id].clone(),
+            label_id,
+            score,
+            scores,
+            logits,
+        }
+    }
+}
+
+fn softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f32> = logits.iter().map(|&x| (x - max).exp()).collect();
+    let sum: f32 = exps.iter().sum();
+    exps.into_iter().map(|e| e / sum).collect()
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Where a classifier's files come from.
+#[derive(Debug, Clone)]
+enum Source {
+    Dir(PathBuf),
+    #[cfg(feature = "hub")]
+    Hub {
+        repo: String,
+        revision: Option<String>,
+    },
+}
+
+/// Builds a [`Classifier`]; start from [`Classifier::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ClassifierBuilder {
+    source: Option<Source>,
+    device: DeviceSpec,
+    dtype: DTypeSpec,
+    max_length: Option<usize>,
+    truncation: Truncation,
+    batch_size: usize,
+    max_input_bytes: usize,
+}
+
+impl Default for ClassifierBuilder {
+    fn default() -> Self {
+        Self {
+            source: None,
+            device: DeviceSpec::Cpu,
+            dtype: DTypeSpec::Auto,
+            max_length: None,
+            truncation: Truncation::Truncate,
+            batch_size: DEFAULT_BATCH_SIZE,
+            max_input_bytes: DEFAULT_MAX_INPUT_BYTES,
+        }
+    }
+}
+
+impl ClassifierBuilder {
+    /// A Hugging Face model directory: `config.json`, weights, `tokenizer.json`.
+    pub fn model_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.source = Some(Source::Dir(dir.as_ref().to_owned()));
+        self
+    }
+
+    /// A Hugging Face Hub repository (downloaded into the standard cache; `HF_ENDPOINT` and
+    /// `HF_HOME` are honoured). `revision` defaults to `main`.
+    #[cfg(feature = "hub")]
+    pub fn hub(mut self, repo: impl Into<String>, revision: Option<String>) -> Self {
+        self.source = Some(Source::Hub {
+            repo: repo.into(),
+            revision,
+        });
+        self
+    }
+
+    /// The device (default: CPU).
+    pub fn device(mut self, device: DeviceSpec) -> Self {
+        self.device = device;
+        self
+    }
+
+    /// The compute dtype (default: f32 on CPU, f16 on CUDA).
+    pub fn dtype(mut self, dtype: DTypeSpec) -> Self {
+        self.dtype = dtype;
+        self
+    }
+
+    /// Longest encoding in tokens (default and upper bound: `max_position_embeddings`).
+    pub fn max_length(mut self, max_length: usize) -> Self {
+        self.max_length = Some(max_length);
+        self
+    }
+
+    /// What to do with over-long inputs (default: truncate).
+    pub fn truncation(mut self, truncation: Truncation) -> Self {
+        self.truncation = truncation;
+        self
+    }
+
+    /// Rows per forward pass in [`Classifier::predict`] (default 32).
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+
+    /// Largest accepted input in bytes, checked before tokenization (default 4 MiB).
+    pub fn max_input_bytes(mut self, limit: usize) -> Self {
+        self.max_input_bytes = limit;
+        self
+    }
+
+    /// Loads the model and tokenizer.
+    ///
+    /// # Errors
+    /// No source given, invalid settings, missing or malformed files, weights that do not fit
+    /// the configuration, or an unavailable device.
+    pub fn build(self) -> Result<Classifier> {
+        if self.batch_size == 0 {
+            return Err(Error::InvalidConfig("batch_size must be positive".into()));
+        }
+        if self.max_input_bytes == 0 {
+            return Err(Error::InvalidConfig(
+                "max_input_bytes must be positive".into(),
+            ));
+        }
+        let dir = match self.source.clone() {
+            None => {
+                return Err(Error::InvalidConfig(
+                    "no model given: call model_dir() (or hub())".into(),
+                ))
+            }
+            Some(Source::Dir(dir)) => dir,
+            #[cfg(feature = "hub")]
+            Some(Source::Hub { repo, revision }) => crate::hub::download(&repo, revision)?,
+        };
+        if !dir.is_dir() {
+            return Err(Error::MissingFile {
+                path: dir,
+                what: "the model directory",
+            });
+        }
+        let device = self.device.resolve()?;
+        let dtype = self.dtype.resolve(&device);
+        let model = Model::from_dir(&dir, &device, dtype)?;
+        let max_pos = model.config().max_position_embeddings;
+        let max_length = self.max_length.unwrap_or(max_pos);
+        if max_length > max_pos {
+            return Err(Error::InvalidConfig(format!(
+                "max_length {max_length} exceeds the model's max_position_embeddings {max_pos}"
+            )));
+        }
+        let tokenizer =
+            Tokenizer::from_file(&dir.join("tokenizer.json"), max_length, self.truncation)?
+                .with_max_input_bytes(self.max_input_bytes);
+        if tokenizer.vocab_size() > model.config().vocab_size {
+            return Err(Error::InvalidConfig(format!(
+                "the tokenizer has {} tokens but the model's vocabulary is {}",
+                tokenizer.vocab_size(),
+                model.config().vocab_size
+            )));
+        }
+        Ok(Classifier {
+            model,
+            tokenizer,
+            batch_size: self.batch_size,
+        })
+    }
+}
+
+/// A text classifier: tokenizer plus DistilBERT, safe to share between threads.
+///
+/// ```no_run
+/// use clinfer_core::Classifier;
+/// let classifier = Classifier::builder().model_dir("models/clinfer-demo-sst2").build()?;
+/// let predictions = classifier.predict(&["a gripping, beautifully acted film"])?;
+/// println!("{} {:.3}", predictions[0].label, predictions[0].score);
+/// # Ok::<(), clinfer_core::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Classifier {
+    model: Model,
+    tokenizer: Tokenizer,
+    batch_size: usize,
+}
+
+impl Classifier {
+    /// Starts a builder with the defaults (CPU, f32, truncation at `max_position_embeddings`).
+    pub fn builder() -> ClassifierBuilder {
+        ClassifierBuilder::default()
+    }
+
+    /// Classifies texts, in order.
+    ///
+    /// Inputs are sorted by length and run in chunks of `batch_size`, which keeps padding low;
+    /// results come back in input order.
+    ///
+    /// # Errors
+    /// The first bad input (empty, too large, too many tokens in strict mode), with its index;
+    /// or a model failure.
+    pub fn predict(&self, texts: &[&str]) -> Result<Vec<Prediction>> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let encodings = self.tokenizer.encode_batch(texts)?;
+        let mut order: Vec<usize> = (0..encodings.len()).collect();
+        order.sort_by_key(|&i| encodings[i].len());
+        let mut results: Vec<Option<Prediction>> = vec![None; encodings.len()];
+        for chunk in order.chunks(self.batch_size) {
+            let rows: Vec<&Encoding> = chunk.iter().map(|&i| &encodings[i]).collect();
+            for (&i, prediction) in chunk.iter().zip(self.predict_encoded(&rows)?) {
+                results[i] = Some(prediction);
+            }
+        }
+        Ok(results
+            .into_iter()
+            .map(|p| p.expect("every input is predicted exactly once. This is a bug."))
+            .collect())
+    }
+
+    /// Classifies pre-tokenized inputs in one forward pass (the batcher's entry point).
+    ///
+    /// # Errors
+    /// [`Error::InvalidIds`] for unusable ids, or a model failure.
+    pub fn predict_encoded(&self, batch: &[&Encoding]) -> Result<Vec<Prediction>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<&[u32]> = batch.iter().map(|e| e.ids()).collect();
+        Ok(self
+            .model
+            .logits(&rows)?
+            .into_iter()
+            .map(|l| self.model.prediction(l))
+            .collect())
+    }
+
+    /// The tokenizer, to encode off the model thread.
+    #[must_use]
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// The model.
+    #[must_use]
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// Label names by class index.
+    #[must_use]
+    pub fn labels(&self) -> &[String] {
+        &self.model.config().labels
+    }
+
+    /// The device the model runs on.
+    #[must_use]
+    pub fn device(&self) -> &Device {
+        self.model.network().device()
+    }
+
+    /// The compute dtype.
+    #[must_use]
+    pub fn dtype(&self) -> DType {
+        self.model.network().dtype()
+    }
+
+    /// Rows per forward pass in [`Classifier::predict`].
+    #[must_use]
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn softmax_is_stable_and_normalised() {
+        let s = softmax(&[1000.0, 1000.0]);
+        assert!((s[0] - 0.5).abs() < 1e-6 && (s[1] - 0.5).abs() < 1e-6);
+        let s = softmax(&[0.0, 2.0_f32.ln()]);
+        assert!((s[1] - 2.0 / 3.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn classifier_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Classifier>();
+    }
+
+    #[test]
+    fn builder_without_source_is_an_error() {
+        let err = Classifier::builder().build().unwrap_err();
+        assert!(err.to_string().contains("no model given"));
+        let err = Classifier::builder()
+            .model_dir("x")
+            .batch_size(0)
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("batch_size"));
+    }
+}

@@ -1,0 +1,299 @@
+//! DistilBERT for sequence classification, written for candle.
+//!
+//! The layout and parameter names follow transformers' `DistilBertForSequenceClassification`:
+//! one struct per submodule, each built by `load(vb, cfg)` with `vb.pp(..)` names that match the
+//! checkpoint keys (after [`crate::weights`] has normalised prefixes and `gamma`/`beta`).
+//!
+//! Mixed precision: linear layers run in the model's dtype (f32, f16 or bf16), while LayerNorm,
+//! the attention softmax and the additive mask bias are computed in f32.
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{Embedding, Linear, VarBuilder};
+
+use crate::config::{Activation, Config, LAYER_NORM_EPS};
+use crate::error::Result;
+
+/// Large negative bias added to attention scores at padded positions (in f32).
+const MASKED_BIAS: f64 = -1e9;
+
+/// A LayerNorm whose statistics and affine parameters are always f32.
+#[derive(Debug, Clone)]
+struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl LayerNorm {
+    fn load(vb: VarBuilder<'_>, dim: usize) -> Result<Self> {
+        let vb = vb.to_dtype(DType::F32);
+        Ok(Self {
+            weight: vb.get(dim, "weight")?,
+            bias: vb.get(dim, "bias")?,
+        })
+    }
+
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let dtype = xs.dtype();
+        let xs = xs.to_dtype(DType::F32)?.contiguous()?;
+        let ys = candle_nn::ops::layer_norm(&xs, &self.weight, &self.bias, LAYER_NORM_EPS)?;
+        Ok(ys.to_dtype(dtype)?)
+    }
+}
+
+fn linear(vb: VarBuilder<'_>, in_dim: usize, out_dim: usize) -> Result<Linear> {
+    Ok(candle_nn::linear(in_dim, out_dim, vb)?)
+}
+
+/// Word and position embeddings followed by LayerNorm.
+#[derive(Debug, Clone)]
+struct Embeddings {
+    word: Embedding,
+    position: Embedding,
+    layer_norm: LayerNorm,
+}
+
+impl Embeddings {
+    fn load(vb: VarBuilder<'_>, cfg: &Config) -> Result<Self> {
+        Ok(Self {
+            word: candle_nn::embedding(cfg.vocab_size, cfg.dim, vb.pp("word_embeddings"))?,
+            position: candle_nn::embedding(
+                cfg.max_position_embeddings,
+                cfg.dim,
+                vb.pp("position_embeddings"),
+            )?,
+            layer_norm: LayerNorm::load(vb.pp("LayerNorm"), cfg.dim)?,
+        })
+    }
+
+    fn forward(&self, input_ids: &Tensor) -> Result<Tensor> {
+        let (_, seq_len) = input_ids.dims2()?;
+        let positions = Tensor::arange(0u32, seq_len as u32, input_ids.device())?;
+        let words = self.word.forward(input_ids)?;
+        let positions = self.position.forward(&positions)?;
+        let xs = words.broadcast_add(&positions)?;
+        self.layer_norm.forward(&xs)
+    }
+}
+
+/// Multi-head self-attention (`q_lin`, `k_lin`, `v_lin`, `out_lin`).
+#[derive(Debug, Clone)]
+struct MultiHeadSelfAttention {
+    q_lin: Linear,
+    k_lin: Linear,
+    v_lin: Linear,
+    out_lin: Linear,
+    n_heads: usize,
+    head_dim: usize,
+}
+
+impl MultiHeadSelfAttention {
+    fn load(vb: VarBuilder<'_>, cfg: &Config) -> Result<Self> {
+        Ok(Self {
+            q_lin: linear(vb.pp("q_lin"), cfg.dim, cfg.dim)?,
+            k_lin: linear(vb.pp("k_lin"), cfg.dim, cfg.dim)?,
+            v_lin: linear(vb.pp("v_lin"), cfg.dim, cfg.dim)?,
+            out_lin: linear(vb.pp("out_lin"), cfg.dim, cfg.dim)?,
+            n_heads: cfg.n_heads,
+            head_dim: cfg.dim / cfg.n_heads,
+        })
+    }
+
+    /// `bias` is `None` or an f32 tensor of shape `(batch, 1, 1, seq)`.
+    fn forward(&self, xs: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        let (batch, seq, dim) = xs.dims3()?;
+        let heads = |t: Tensor| -> Result<Tensor> {
+            Ok(t.reshape((batch, seq, self.n_heads, self.head_dim))?
+                .transpose(1, 2)?
+                .contiguous()?)
+        };
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let q = heads((self.q_lin.forward(xs)? * scale)?)?;
+        let k = heads(self.k_lin.forward(xs)?)?;
+        let v = heads(self.v_lin.forward(xs)?)?;
+        let scores = q.matmul(&k.t()?)?.to_dtype(DType::F32)?;
+        let scores = match bias {
+            Some(bias) => scores.broadcast_add(bias)?,
+            None => scores,
+        };
+        let weights = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(v.dtype())?;
+        let context = weights
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .reshape((batch, seq, dim))?;
+        Ok(self.out_lin.forward(&context)?)
+    }
+}
+
+/// The position-wise feed-forward network (`lin1`, activation, `lin2`).
+#[derive(Debug, Clone)]
+struct Ffn {
+    lin1: Linear,
+    lin2: Linear,
+    activation: Activation,
+}
+
+impl Ffn {
+    fn load(vb: VarBuilder<'_>, cfg: &Config) -> Result<Self> {
+        Ok(Self {
+            lin1: linear(vb.pp("lin1"), cfg.dim, cfg.hidden_dim)?,
+            lin2: linear(vb.pp("lin2"), cfg.hidden_dim, cfg.dim)?,
+            activation: cfg.activation,
+        })
+    }
+
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let hidden = self.lin1.forward(xs)?;
+        let hidden = match self.activation {
+            Activation::Gelu => hidden.gelu_erf()?,
+            Activation::GeluTanh => hidden.gelu()?,
+            Activation::Relu => hidden.relu()?,
+        };
+        Ok(self.lin2.forward(&hidden)?)
+    }
+}
+
+/// One transformer block: attention, `sa_layer_norm`, FFN, `output_layer_norm` (post-norm).
+#[derive(Debug, Clone)]
+struct TransformerBlock {
+    attention: MultiHeadSelfAttention,
+    sa_layer_norm: LayerNorm,
+    ffn: Ffn,
+    output_layer_norm: LayerNorm,
+}
+
+impl TransformerBlock {
+    fn load(vb: VarBuilder<'_>, cfg: &Config) -> Result<Self> {
+        Ok(Self {
+            attention: MultiHeadSelfAttention::load(vb.pp("attention"), cfg)?,
+            sa_layer_norm: LayerNorm::load(vb.pp("sa_layer_norm"), cfg.dim)?,
+            ffn: Ffn::load(vb.pp("ffn"), cfg)?,
+            output_layer_norm: LayerNorm::load(vb.pp("output_layer_norm"), cfg.dim)?,
+        })
+    }
+
+    fn forward(&self, xs: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        let attended = self.attention.forward(xs, bias)?;
+        let xs = self.sa_layer_norm.forward(&(attended + xs)?)?;
+        let ffn = self.ffn.forward(&xs)?;
+        self.output_layer_norm.forward(&(ffn + xs)?)
+    }
+}
+
+/// The DistilBERT encoder: embeddings and `n_layers` transformer blocks.
+#[derive(Debug, Clone)]
+pub struct DistilBertModel {
+    embeddings: Embeddings,
+    layers: Vec<TransformerBlock>,
+}
+
+impl DistilBertModel {
+    /// Builds the encoder from `vb` (the names below `distilbert.`).
+    ///
+    /// # Errors
+    /// A missing tensor or a shape that does not match `cfg`.
+    pub fn load(vb: VarBuilder<'_>, cfg: &Config) -> Result<Self> {
+        let embeddings = Embeddings::load(vb.pp("embeddings"), cfg)?;
+        let layers = (0..cfg.n_layers)
+            .map(|i| TransformerBlock::load(vb.pp(format!("transformer.layer.{i}")), cfg))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { embeddings, layers })
+    }
+
+    /// Returns the last hidden states, `(batch, seq, dim)`.
+    ///
+    /// `attention_mask` holds 1 for real tokens and 0 for padding (the Hugging Face convention);
+    /// pass `None` when no row is padded.
+    ///
+    /// # Errors
+    /// Tensor shape or device errors.
+    pub fn forward(&self, input_ids: &Tensor, attention_mask: Option<&Tensor>) -> Result<Tensor> {
+        let bias = attention_mask.map(attention_bias).transpose()?;
+        let mut xs = self.embeddings.forward(input_ids)?;
+        for layer in &self.layers {
+            xs = layer.forward(&xs, bias.as_ref())?;
+        }
+        Ok(xs)
+    }
+}
+
+/// Turns a `(batch, seq)` 0/1 mask into an f32 additive bias of shape `(batch, 1, 1, seq)`.
+fn attention_bias(mask: &Tensor) -> Result<Tensor> {
+    let (batch, seq) = mask.dims2()?;
+    let mask = mask.to_dtype(DType::F32)?;
+    // (1 - mask) * MASKED_BIAS: 0 where attended, MASKED_BIAS where padded.
+    let bias = ((mask - 1.0)? * -MASKED_BIAS)?;
+    Ok(bias.reshape((batch, 1, 1, seq))?)
+}
+
+/// DistilBERT with the sequence-classification head:
+/// `[CLS]` → `pre_classifier` → ReLU → `classifier`.
+#[derive(Debug, Clone)]
+pub struct DistilBertForSequenceClassification {
+    distilbert: DistilBertModel,
+    pre_classifier: Linear,
+    classifier: Linear,
+    device: Device,
+    dtype: DType,
+}
+
+impl DistilBertForSequenceClassification {
+    /// Builds the model from `vb`, whose names are the normalised checkpoint keys
+    /// (`distilbert.*`, `pre_classifier.*`, `classifier.*`).
+    ///
+    /// # Errors
+    /// A missing tensor or a shape that does not match `cfg` (including a classifier whose
+    /// number of outputs differs from the number of labels in the config).
+    pub fn load(vb: VarBuilder<'_>, cfg: &Config) -> Result<Self> {
+        Ok(Self {
+            distilbert: DistilBertModel::load(vb.pp("distilbert"), cfg)?,
+            pre_classifier: linear(vb.pp("pre_classifier"), cfg.dim, cfg.dim)?,
+            classifier: linear(vb.pp("classifier"), cfg.dim, cfg.num_labels())?,
+            device: vb.device().clone(),
+            dtype: vb.dtype(),
+        })
+    }
+
+    /// Computes logits, `(batch, num_labels)` in f32.
+    ///
+    /// `input_ids` is a `(batch, seq)` u32 tensor; `attention_mask` a matching 0/1 tensor, or
+    /// `None` when no row is padded (which skips the bias entirely).
+    ///
+    /// # Errors
+    /// Tensor shape or device errors.
+    pub fn forward(&self, input_ids: &Tensor, attention_mask: Option<&Tensor>) -> Result<Tensor> {
+        let hidden = self.distilbert.forward(input_ids, attention_mask)?;
+        let cls = hidden.narrow(1, 0, 1)?.squeeze(1)?;
+        let pooled = self.pre_classifier.forward(&cls)?.relu()?;
+        let logits = self.classifier.forward(&pooled)?;
+        Ok(logits.to_dtype(DType::F32)?)
+    }
+
+    /// The device the weights live on.
+    #[must_use]
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The compute dtype of the linear layers.
+    #[must_use]
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bias_is_zero_for_real_tokens_and_large_negative_for_padding() {
+        let mask = Tensor::new(&[[1u32, 1, 0], [1, 0, 0]], &Device::Cpu).unwrap();
+        let bias = attention_bias(&mask).unwrap();
+        assert_eq!(bias.dims(), &[2, 1, 1, 3]);
+        let v: Vec<f32> = bias.flatten_all().unwrap().to_vec1().unwrap();
+        assert_eq!(&v[..2], &[0.0, 0.0]);
+        assert!(v[2] <= -1e8);
+        assert_eq!(v[3], 0.0);
+        assert!(v[4] <= -1e8 && v[5] <= -1e8);
+    }
+}
