@@ -4,9 +4,8 @@
 //! compiled into the binary; they are parsed once per process on first use.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
-
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 use crate::kind::Kind;
 
@@ -261,6 +260,37 @@ const CLINICAL_CAPS: &[&str] = &[
     "mount",
 ];
 
+/// FNV-1a: fast for the short keys of the dictionaries. The key sets are fixed at build
+/// time, so untrusted input can only look keys up, never provoke collisions by inserting.
+#[derive(Default)]
+pub(crate) struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+/// Hash-map builder using [`Fnv`].
+pub(crate) type FnvBuild = BuildHasherDefault<Fnv>;
+/// A map with FNV hashing.
+pub(crate) type FMap<K, V> = HashMap<K, V, FnvBuild>;
+/// A set with FNV hashing.
+pub(crate) type FSet<K> = HashSet<K, FnvBuild>;
+
 /// Which family a gazetteer entry belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Place {
@@ -289,17 +319,17 @@ impl GazEntry {
 /// Parsed dictionaries, shared by every scrubber in the process.
 pub(crate) struct Dicts {
     /// lower-case first name -> ambiguous?
-    pub first: HashMap<&'static str, bool>,
+    pub first: FMap<&'static str, bool>,
     /// lower-case surname -> ambiguous?
-    pub last: HashMap<&'static str, bool>,
+    pub last: FMap<&'static str, bool>,
     /// lower-case English words.
-    pub words: HashSet<&'static str>,
+    pub words: FSet<&'static str>,
     /// lower-case single-word medical terms.
-    pub allow: HashSet<&'static str>,
+    pub allow: FSet<&'static str>,
     /// lower-case multi-word medical terms.
     pub allow_phrases: Vec<&'static str>,
     /// Title-case words that never start a name by themselves.
-    pub clinical_caps: HashSet<&'static str>,
+    pub clinical_caps: FSet<&'static str>,
     /// USPS state codes.
     pub state_codes: HashSet<&'static str>,
     /// Unambiguous first names (lower case, by frequency) for surrogates.
@@ -308,10 +338,9 @@ pub(crate) struct Dicts {
     pub last_list: Vec<&'static str>,
     /// Unambiguous city names for surrogates.
     pub city_list: Vec<&'static str>,
-    /// Gazetteer automaton (cities, states, countries, organisations), case-sensitive.
-    pub gazetteer: AhoCorasick,
-    /// Metadata per gazetteer pattern.
-    pub gaz: Vec<GazEntry>,
+    /// Gazetteer (cities, states, countries, organisations), case-sensitive: first token of
+    /// the entry -> (entry, metadata), longest entry first.
+    pub gaz_map: FMap<String, Vec<(String, GazEntry)>>,
 }
 
 fn lines(data: &'static str) -> impl Iterator<Item = &'static str> {
@@ -338,7 +367,7 @@ impl Dicts {
             .collect();
         let last = tsv(LAST).map(|(n, f)| (n, f == "a")).collect();
         let words = lines(WORDS).collect();
-        let (mut allow, mut allow_phrases) = (HashSet::new(), Vec::new());
+        let (mut allow, mut allow_phrases) = (FSet::default(), Vec::new());
         for t in lines(ALLOW) {
             if t.contains(' ') {
                 allow_phrases.push(t);
@@ -386,10 +415,16 @@ impl Dicts {
         for (name, f) in tsv(CITIES) {
             add(name, Place::City, f == "a");
         }
-        let gazetteer = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(&pats)
-            .expect("built-in gazetteer patterns compile. This is a bug.");
+        let mut gaz_map: FMap<String, Vec<(String, GazEntry)>> = FMap::default();
+        for (p, e) in pats.into_iter().zip(gaz) {
+            if let Some(t) = crate::detect::names::tokenize(&p).first() {
+                let key = p[t.start..t.end].to_owned();
+                gaz_map.entry(key).or_default().push((p, e));
+            }
+        }
+        for v in gaz_map.values_mut() {
+            v.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+        }
         let first_list = tsv(FIRST)
             .filter(|(_, f)| *f == "u")
             .map(|(n, _)| n)
@@ -416,8 +451,7 @@ impl Dicts {
             allow_phrases,
             clinical_caps: CLINICAL_CAPS.iter().copied().collect(),
             state_codes,
-            gazetteer,
-            gaz,
+            gaz_map,
         }
     }
 
@@ -468,6 +502,7 @@ mod tests {
         assert!(d.is_word("reports") && d.is_word("admitted") && !d.is_word("okonkwo"));
         assert!(d.allow.contains("parkinson"));
         assert!(d.state_codes.contains("MD"));
-        assert!(d.gaz.len() > 5000);
+        assert!(d.gaz_map.len() > 5000);
+        assert!(d.gaz_map["Mt"].iter().any(|(p, _)| p == "Mt. Sinai"));
     }
 }

@@ -3,28 +3,32 @@
 //! ("Smith, John") and census first/last-name dictionaries. First names that are also common
 //! words ("Hope", "Will", "Grant") count only with context.
 
+use std::borrow::Cow;
+
 use super::Env;
 use crate::dict::Dicts;
 use crate::kind::Kind;
 use crate::span::Span;
 
-/// A word token.
+/// A word token: letters with inner apostrophes and hyphens.
 #[derive(Debug, Clone)]
-struct Tok {
-    start: usize,
-    end: usize,
-    /// Lower-cased text without a trailing possessive "'s".
-    lower: String,
+pub(crate) struct Tok<'a> {
+    pub start: usize,
+    pub end: usize,
+    /// Lower-cased text without a trailing possessive "'s" (borrowed when already lower case).
+    pub lower: Cow<'a, str>,
     /// End of the name part (before "'s").
-    name_end: usize,
-    cap: bool,
-    upper: bool,
+    pub name_end: usize,
+    /// Starts with an upper-case letter.
+    pub cap: bool,
+    /// Has no lower-case letter.
+    pub upper: bool,
     /// A single capital letter (an initial), possibly followed by '.'.
-    initial: bool,
+    pub initial: bool,
     /// Followed directly by '.'.
-    dot: bool,
+    pub dot: bool,
     /// Starts a sentence or a line.
-    sent_start: bool,
+    pub sent_start: bool,
 }
 
 const TITLES: &[&str] = &[
@@ -291,42 +295,74 @@ pub(crate) fn medical_noun_follows(text: &str, end: usize) -> bool {
 
 /// A surname that needs no further context: in the census list and not an English word, or
 /// unknown to both the name and word lists.
-fn strong_surname(ctx: &Ctx<'_>, t: &Tok) -> bool {
+fn strong_surname(ctx: &Ctx<'_>, t: &Tok<'_>) -> bool {
     (t.cap && !t.upper) && !ctx.blocked(t) && !ctx.is_common_word(t)
 }
 
-fn tokenize(text: &str) -> Vec<Tok> {
-    let mut toks = Vec::new();
+/// Splits `text` into word tokens.
+pub(crate) fn tokenize(text: &str) -> Vec<Tok<'_>> {
+    let mut toks = Vec::with_capacity(text.len() / 6);
     let b = text.as_bytes();
-    let mut it = text.char_indices().peekable();
+    let letter_at = |k: usize| -> Option<usize> {
+        // length of the letter starting at byte k, if it is one
+        let c = *b.get(k)?;
+        if c.is_ascii_alphabetic() {
+            Some(1)
+        } else if c < 0x80 {
+            None
+        } else {
+            let ch = text.get(k..)?.chars().next()?;
+            ch.is_alphabetic().then(|| ch.len_utf8())
+        }
+    };
     let mut last_sep_start = true; // start of text counts as sentence start
-    while let Some((i, ch)) = it.next() {
-        if !ch.is_alphabetic() {
-            match ch {
-                '.' | '!' | '?' | '\n' | ':' | ';' | '•' | '*' | '|' => last_sep_start = true,
-                c if c.is_whitespace() || c == '"' || c == '(' || c == '\'' || c == '-' => {}
-                _ => last_sep_start = false,
+    let mut i = 0;
+    while i < b.len() {
+        let Some(first_len) = letter_at(i) else {
+            let c = b[i];
+            if c < 0x80 {
+                match c {
+                    b'.' | b'!' | b'?' | b'\n' | b':' | b';' | b'*' | b'|' => last_sep_start = true,
+                    b' ' | b'\t' | b'\r' | b'"' | b'(' | b'\'' | b'-' => {}
+                    _ => last_sep_start = false,
+                }
+                i += 1;
+            } else {
+                let ch = text[i..]
+                    .chars()
+                    .next()
+                    .expect("char boundary. This is a bug.");
+                if ch == '•' {
+                    last_sep_start = true;
+                } else if !ch.is_whitespace() {
+                    last_sep_start = false;
+                }
+                i += ch.len_utf8();
             }
             continue;
-        }
+        };
         let start = i;
-        let mut end = i + ch.len_utf8();
-        while let Some(&(j, c)) = it.peek() {
-            if c.is_alphabetic() {
-                end = j + c.len_utf8();
-                it.next();
-            } else if matches!(c, '\'' | '’' | '-') {
+        let mut ascii = first_len == 1;
+        i += first_len;
+        loop {
+            if let Some(l) = letter_at(i) {
+                ascii &= l == 1;
+                i += l;
+            } else if b.get(i) == Some(&b'\'') || b.get(i) == Some(&b'-') {
                 // keep inner apostrophes and hyphens when a letter follows
-                let next = text[j + c.len_utf8()..].chars().next();
-                if next.is_some_and(char::is_alphabetic) {
-                    it.next();
+                if letter_at(i + 1).is_some() {
+                    i += 1;
                 } else {
                     break;
                 }
+            } else if b[i..].starts_with("’".as_bytes()) && letter_at(i + 3).is_some() {
+                ascii = false;
+                i += 3;
             } else {
                 break;
             }
         }
+        let end = i;
         let word = &text[start..end];
         let (name_end, base) =
             if let Some(w) = word.strip_suffix("'s").or_else(|| word.strip_suffix("’s")) {
@@ -334,16 +370,37 @@ fn tokenize(text: &str) -> Vec<Tok> {
             } else {
                 (end, word)
             };
-        let mut chars = base.chars();
-        let first = chars.next().expect("token is non-empty. This is a bug.");
-        let cap = first.is_uppercase();
-        let upper = base.chars().all(|c| !c.is_lowercase());
+        let (cap, upper, any_upper, single) = if ascii {
+            let bb = base.as_bytes();
+            (
+                bb[0].is_ascii_uppercase(),
+                !bb.iter().any(u8::is_ascii_lowercase),
+                bb.iter().any(u8::is_ascii_uppercase),
+                bb.len() == 1,
+            )
+        } else {
+            let first = base
+                .chars()
+                .next()
+                .expect("token is non-empty. This is a bug.");
+            (
+                first.is_uppercase(),
+                base.chars().all(|c| !c.is_lowercase()),
+                base.chars().any(char::is_uppercase),
+                base.chars().count() == 1,
+            )
+        };
         let dot = b.get(end) == Some(&b'.');
-        let single = base.chars().count() == 1;
         toks.push(Tok {
             start,
             end,
-            lower: base.to_lowercase(),
+            lower: if !any_upper {
+                Cow::Borrowed(base)
+            } else if ascii {
+                Cow::Owned(base.to_ascii_lowercase())
+            } else {
+                Cow::Owned(base.to_lowercase())
+            },
             name_end,
             cap,
             upper,
@@ -352,17 +409,13 @@ fn tokenize(text: &str) -> Vec<Tok> {
             sent_start: last_sep_start,
         });
         last_sep_start = false;
-        if dot {
-            // an abbreviation dot ("Dr.", "J.") does not start a sentence for our purposes
-            // unless followed by a line break; handled by the next separator scan
-        }
     }
     // a dot after an initial or a title is not a sentence end
     for k in 1..toks.len() {
         let prev = &toks[k - 1];
         if prev.dot
             && (prev.initial
-                || TITLES.contains(&prev.lower.as_str())
+                || TITLES.contains(&prev.lower.as_ref())
                 || prev.lower == "st"
                 || prev.lower == "mt")
         {
@@ -376,7 +429,7 @@ fn tokenize(text: &str) -> Vec<Tok> {
 }
 
 /// Only spaces (and at most one '.' after an initial/title) between two tokens.
-fn adjacent(text: &str, a: &Tok, b: &Tok) -> bool {
+fn adjacent(text: &str, a: &Tok<'_>, b: &Tok<'_>) -> bool {
     let gap = &text[a.end..b.start];
     let gap = gap.strip_prefix('.').unwrap_or(gap);
     !gap.is_empty() && gap.len() <= 3 && gap.bytes().all(|c| c == b' ')
@@ -386,42 +439,42 @@ fn adjacent(text: &str, a: &Tok, b: &Tok) -> bool {
 struct Ctx<'a> {
     text: &'a str,
     d: &'a Dicts,
-    toks: Vec<Tok>,
+    toks: &'a [Tok<'a>],
 }
 
 impl Ctx<'_> {
-    fn is_common_word(&self, t: &Tok) -> bool {
+    fn is_common_word(&self, t: &Tok<'_>) -> bool {
         self.d.is_word(&t.lower)
     }
 
-    fn blocked(&self, t: &Tok) -> bool {
+    fn blocked(&self, t: &Tok<'_>) -> bool {
         self.d.is_medical(&t.lower)
-            || self.d.clinical_caps.contains(t.lower.as_str())
+            || self.d.clinical_caps.contains(t.lower.as_ref())
             || super::dates::is_month_or_day(&t.lower)
     }
 
     /// A capitalised token that can continue a name (surname, middle name).
-    fn surname_like(&self, t: &Tok, strict: bool) -> bool {
+    fn surname_like(&self, t: &Tok<'_>, strict: bool) -> bool {
         if !(t.cap || t.upper) || t.lower.len() < 2 || self.blocked(t) {
             return false;
         }
-        if let Some(&amb) = self.d.last.get(t.lower.as_str()) {
+        if let Some(&amb) = self.d.last.get(t.lower.as_ref()) {
             return !amb || !strict;
         }
-        if let Some(&amb) = self.d.first.get(t.lower.as_str()) {
+        if let Some(&amb) = self.d.first.get(t.lower.as_ref()) {
             return !amb;
         }
         !self.is_common_word(t)
     }
 
-    fn first_name(&self, t: &Tok) -> Option<bool> {
+    fn first_name(&self, t: &Tok<'_>) -> Option<bool> {
         if !t.cap || t.upper || t.lower.len() < 2 {
             return None;
         }
         if self.blocked(t) {
             return None;
         }
-        self.d.first.get(t.lower.as_str()).copied()
+        self.d.first.get(t.lower.as_ref()).copied()
     }
 
     /// Extends a name starting at token `i` to the right: initials and surname-like tokens.
@@ -454,24 +507,29 @@ impl Ctx<'_> {
 }
 
 /// Finds person names.
-pub(crate) fn detect(env: &Env<'_>, out: &mut Vec<Span>) {
+pub(crate) fn detect<'a>(env: &Env<'a>, toks: &'a [Tok<'a>], out: &mut Vec<Span>) {
     let ctx = Ctx {
         text: env.text,
         d: env.dicts,
-        toks: tokenize(env.text),
+        toks,
     };
-    let toks = &ctx.toks;
     let text = env.text;
     let n = toks.len();
     let mut i = 0;
     while i < n {
         let t = &toks[i];
+        // every rule needs a capitalised token here or next
+        let next_cap = i + 1 < n && (toks[i + 1].cap || toks[i + 1].upper);
+        if !t.cap && !t.upper && !next_cap {
+            i += 1;
+            continue;
+        }
         // 1. title + capitalised words
-        if TITLES.contains(&t.lower.as_str()) && (t.cap || t.upper) && i + 1 < n {
+        if TITLES.contains(&t.lower.as_ref()) && (t.cap || t.upper) && i + 1 < n {
             let nx = &toks[i + 1];
             if adjacent(text, t, nx)
                 && (nx.cap || nx.upper)
-                && !ctx.d.clinical_caps.contains(nx.lower.as_str())
+                && !ctx.d.clinical_caps.contains(nx.lower.as_ref())
             {
                 let j = ctx.extend(i + 1, false);
                 out.push(ctx.span(i + 1, j, 0.95));
@@ -480,8 +538,8 @@ pub(crate) fn detect(env: &Env<'_>, out: &mut Vec<Span>) {
             }
         }
         // 2. cue word + capitalised words
-        let strong = STRONG_CUES.contains(&t.lower.as_str());
-        let weak = !strong && WEAK_CUES.contains(&t.lower.as_str());
+        let strong = STRONG_CUES.contains(&t.lower.as_ref());
+        let weak = !strong && WEAK_CUES.contains(&t.lower.as_ref());
         if (strong || weak) && i + 1 < n {
             let nx = &toks[i + 1];
             let gap = &text[t.end..nx.start];
@@ -490,12 +548,12 @@ pub(crate) fn detect(env: &Env<'_>, out: &mut Vec<Span>) {
                     .bytes()
                     .all(|c| matches!(c, b' ' | b':' | b'-' | b'\'' | b's' | b',' | b'#' | b'\t'));
             let nx_ok =
-                (nx.cap || nx.upper) && !TITLES.contains(&nx.lower.as_str()) && !ctx.blocked(nx);
+                (nx.cap || nx.upper) && !TITLES.contains(&nx.lower.as_ref()) && !ctx.blocked(nx);
             if gap_ok && nx_ok {
-                let known = ctx.d.first.get(nx.lower.as_str()).is_some_and(|a| !a)
-                    || ctx.d.last.get(nx.lower.as_str()).is_some_and(|a| !a);
-                let in_dict = ctx.d.first.contains_key(nx.lower.as_str())
-                    || ctx.d.last.contains_key(nx.lower.as_str());
+                let known = ctx.d.first.get(nx.lower.as_ref()).is_some_and(|a| !a)
+                    || ctx.d.last.get(nx.lower.as_ref()).is_some_and(|a| !a);
+                let in_dict = ctx.d.first.contains_key(nx.lower.as_ref())
+                    || ctx.d.last.contains_key(nx.lower.as_ref());
                 // an all-caps token after a cue is an acronym (MRN, SSN, TIA) unless another
                 // all-caps word follows ("Patient: JOHN SMITH")
                 let caps_ok = !nx.upper
@@ -533,7 +591,7 @@ pub(crate) fn detect(env: &Env<'_>, out: &mut Vec<Span>) {
         // 3. first-name dictionary ("St. John's" is a saint's name, not a person)
         let saint = i >= 1
             && matches!(
-                toks[i - 1].lower.as_str(),
+                toks[i - 1].lower.as_ref(),
                 "st" | "mt" | "saint" | "ste" | "san" | "santa"
             );
         if let Some(ambiguous) = ctx.first_name(t).filter(|_| !saint) {
@@ -545,7 +603,7 @@ pub(crate) fn detect(env: &Env<'_>, out: &mut Vec<Span>) {
                 let p = &toks[i - 1];
                 let gap = &text[p.end..t.start];
                 let surname =
-                    ctx.d.last.get(p.lower.as_str()).is_some_and(|a| !a) || !ctx.is_common_word(p);
+                    ctx.d.last.get(p.lower.as_ref()).is_some_and(|a| !a) || !ctx.is_common_word(p);
                 if gap == ", "
                     && (p.cap || p.upper)
                     && surname
@@ -577,7 +635,7 @@ pub(crate) fn detect(env: &Env<'_>, out: &mut Vec<Span>) {
             let nx = &toks[i + 1];
             if adjacent(text, t, nx)
                 && ctx.surname_like(nx, true)
-                && ctx.d.last.contains_key(nx.lower.as_str())
+                && ctx.d.last.contains_key(nx.lower.as_ref())
                 && !medical_noun_follows(text, nx.name_end)
             {
                 let j = ctx.extend(i + 1, true);
@@ -589,7 +647,7 @@ pub(crate) fn detect(env: &Env<'_>, out: &mut Vec<Span>) {
         // 4b. surname + initial: "Smith J."
         if i + 1 < n
             && (t.cap && !t.upper)
-            && ctx.d.last.get(t.lower.as_str()) == Some(&false)
+            && ctx.d.last.get(t.lower.as_ref()) == Some(&false)
             && !ctx.blocked(t)
         {
             let nx = &toks[i + 1];
@@ -629,8 +687,8 @@ pub(crate) fn detect(env: &Env<'_>, out: &mut Vec<Span>) {
             let nx = &toks[i + 1];
             if nx.upper
                 && adjacent(text, t, nx)
-                && ctx.d.first.get(t.lower.as_str()) == Some(&false)
-                && ctx.d.last.contains_key(nx.lower.as_str())
+                && ctx.d.first.get(t.lower.as_ref()) == Some(&false)
+                && ctx.d.last.contains_key(nx.lower.as_ref())
                 && !ctx.blocked(t)
                 && !ctx.blocked(nx)
             {

@@ -454,10 +454,24 @@ const PLACE_CUES: &[&str] = &[
 ];
 
 /// Runs the gazetteer (cities, states, countries, well-known organisations).
-pub(crate) fn gazetteer(env: &Env<'_>, out: &mut Vec<Span>) {
+pub(crate) fn gazetteer(env: &Env<'_>, toks: &[super::names::Tok<'_>], out: &mut Vec<Span>) {
     let text = env.text;
-    for m in env.dicts.gazetteer.find_iter(text) {
-        let (s, e) = (m.start(), m.end());
+    let mut covered = 0;
+    for t in toks {
+        if t.start < covered || !(t.cap || t.upper) {
+            continue;
+        }
+        // candidates keyed by their first token, longest first (leftmost-longest)
+        let Some(cands) = env.dicts.gaz_map.get(&text[t.start..t.end]) else {
+            continue;
+        };
+        let Some(&(ref pat, entry)) = cands.iter().find(|(p, _)| {
+            text[t.start..].starts_with(p.as_str()) && boundary_after(text, t.start + p.len())
+        }) else {
+            continue;
+        };
+        let (s, e) = (t.start, t.start + pat.len());
+        covered = e;
         if !boundary_before(text, s) || !boundary_after(text, e) {
             continue;
         }
@@ -467,7 +481,6 @@ pub(crate) fn gazetteer(env: &Env<'_>, out: &mut Vec<Span>) {
         {
             continue;
         }
-        let entry = env.dicts.gaz[m.pattern().as_usize()];
         if !env.policy.states_and_countries && matches!(entry.place, Place::State | Place::Country)
         {
             continue;
