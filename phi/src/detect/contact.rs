@@ -24,7 +24,7 @@ pub(crate) fn rules() -> Vec<RuleDef> {
         ),
         // North-American numbers: (555) 123-4567, 555-123-4567, +1 555.123.4567 x123
         RuleDef::new(
-            r"(?i)(?:\+?1[\s.\-]?)?(?:\(\d{3}\)\s*|\b\d{3}[\s.\-]|\b\d{3})\d{3}[\s.\-]?\d{4}\b(?:\s*(?:x|ext\.?|extension|#)\s*\d{1,6}\b)?",
+            r"(?i)(?:\+?1[\s.\-]?)?(?:\(\d{3}\)\s*|\b\d{3}[\s.\-]|\b\d{3})\d{3}[\s.\-]?\d{4}(?:\s*(?:x|ext\.?|extension|#)\s*\d{1,6})?\b",
             phone,
         ),
         // International: +44 20 7946 0958, +49-89-636-48018
@@ -34,6 +34,11 @@ pub(crate) fn rules() -> Vec<RuleDef> {
         ),
         // 7-digit local numbers and pagers, with a cue
         RuleDef::new(r"\b\d{3}[\-.]\d{4}\b", local_phone),
+        // any number after a phone cue: "Mobile: 03.93.92.16.85", "call me at 0494 92 82 32"
+        RuleDef::new(
+            r"(?i)\b(?:phone|tel(?:ephone)?|mobile|cell(?:phone)?|fax|desk|pager|call\s+(?:me\s+)?(?:at|on)|text\s+(?:me\s+)?(?:at|on)|reach\s+(?:me\s+)?(?:at|on)|messages\s+to|answering\s+at|number\s+is)\s*[:#]?\s*(\+?\(?\d[\d\s().\-]{4,20}\d)",
+            cued_phone,
+        ),
         // short pager numbers and extensions: "pager 12345", "ext. 4021"
         RuleDef::new(
             r"(?i)\b(?:pager|beeper|pgr|ext\.?|extension)\s*(?:#|no\.?|number)?\s*:?\s*(\d{3,6})\b",
@@ -174,6 +179,22 @@ fn local_phone(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
             Kind::Phone
         };
         out.push(Span::new(m.start(), m.end(), kind, 0.8));
+    }
+}
+
+fn cued_phone(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
+    let m = c.get(1).expect("group 1. This is a bug.");
+    // stop at a line break: the next line is something else
+    let v = m.as_str();
+    let v = v.split('\n').next().unwrap_or(v).trim_end();
+    let n = v.bytes().filter(u8::is_ascii_digit).count();
+    if (7..=15).contains(&n) {
+        let kind = if is_fax(env, m.start()) {
+            Kind::Fax
+        } else {
+            Kind::Phone
+        };
+        out.push(Span::new(m.start(), m.start() + v.len(), kind, 0.85));
     }
 }
 

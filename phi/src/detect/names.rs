@@ -657,6 +657,28 @@ pub(crate) fn detect<'a>(env: &Env<'a>, toks: &'a [Tok<'a>], out: &mut Vec<Span>
                 continue;
             }
         }
+        // 4c. two adjacent capitalised tokens unknown to every word list: "Antti Poutiainen"
+        if i + 1 < n && t.cap && !t.upper && t.lower.len() >= 3 {
+            let nx = &toks[i + 1];
+            let unknown = |x: &Tok<'_>| {
+                x.cap
+                    && !x.upper
+                    && x.lower.len() >= 3
+                    && !ctx.blocked(x)
+                    && !ctx.is_common_word(x)
+                    && !ctx.d.gaz_map.contains_key(&text[x.start..x.end])
+            };
+            if adjacent(text, t, nx)
+                && t.name_end == t.end
+                && unknown(t)
+                && unknown(nx)
+                && !medical_noun_follows(text, nx.name_end)
+            {
+                out.push(ctx.span(i, i + 1, 0.55));
+                i += 2;
+                continue;
+            }
+        }
         // 5. post-nominal: "John Smith, MD" / "Smith RN"
         if POSTNOMINALS.contains(&t.lower.trim_end_matches('.')) && t.upper && i >= 1 {
             let mut k = i - 1;

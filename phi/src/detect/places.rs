@@ -132,6 +132,29 @@ fn saint(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
     out.push(Span::new(m.start(), m.end(), Kind::Organization, 0.8));
 }
 
+/// Generic words that still name an institution before a strong suffix ("City Hospital",
+/// "County General Hospital"), unlike service words ("Mental Health Clinic").
+const INSTITUTION: &[&str] = &[
+    "city",
+    "county",
+    "general",
+    "regional",
+    "community",
+    "memorial",
+    "university",
+    "state",
+    "children's",
+    "women's",
+    "veterans",
+    "teaching",
+    "academic",
+    "public",
+    "rural",
+    "free",
+    "private",
+    "local",
+];
+
 /// Words that never name an organisation by themselves (determiners, verbs, pronouns).
 const TRIM: &[&str] = &[
     "the",
@@ -325,6 +348,15 @@ const GENERIC: &[&str] = &[
 ];
 
 fn trim_generic(env: &Env<'_>, start: usize, end: usize) -> Option<(usize, Vec<String>)> {
+    trim_words(env, start, end, GENERIC)
+}
+
+fn trim_words(
+    env: &Env<'_>,
+    start: usize,
+    end: usize,
+    list: &[&str],
+) -> Option<(usize, Vec<String>)> {
     // drop leading generic words; return new start and the remaining head words
     let s = &env.text[start..end];
     let mut offset = 0;
@@ -336,7 +368,7 @@ fn trim_generic(env: &Env<'_>, start: usize, end: usize) -> Option<(usize, Vec<S
     let mut idx = 0;
     for w in s.split_whitespace() {
         let lw = w.to_ascii_lowercase();
-        if GENERIC.contains(&lw.as_str())
+        if list.contains(&lw.as_str())
             || (idx == 0 && env.dicts.clinical_caps.contains(lw.as_str()))
         {
             let pos = s[offset..].find(w).map_or(offset, |p| offset + p);
@@ -357,7 +389,7 @@ fn trim_generic(env: &Env<'_>, start: usize, end: usize) -> Option<(usize, Vec<S
 
 fn org_strong(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
     let m = c.get(0).expect("group 0. This is a bug.");
-    let Some((start, head)) = trim_generic(env, m.start(), m.end()) else {
+    let Some((start, head)) = trim_words(env, m.start(), m.end(), TRIM) else {
         return;
     };
     // at least one head word before the suffix must remain and not be generic
@@ -365,9 +397,10 @@ fn org_strong(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
     if head.len() <= suffix_words {
         return;
     }
-    let named = head[..head.len() - suffix_words]
-        .iter()
-        .any(|w| !TRIM.contains(&w.as_str()));
+    let named = head[..head.len() - suffix_words].iter().any(|w| {
+        let w = w.as_str();
+        !TRIM.contains(&w) && (!GENERIC.contains(&w) || INSTITUTION.contains(&w))
+    });
     if named {
         out.push(Span::new(start, m.end(), Kind::Organization, 0.85));
     }

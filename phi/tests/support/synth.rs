@@ -305,6 +305,35 @@ pub fn note(seed: u64) -> Note {
         n.phi(&phone(rng), Kind::Phone);
         n.lit(") at bedside.");
     }
+    // nursing-style lines: surname-only references, lower-case cue words, times
+    if rng.random_bool(0.5) {
+        n.lit("\n0800: resting comfortably. 1130: d/w Dr. ");
+        n.phi(pick(rng, LAST), Kind::Name);
+        n.lit(" re: diuresis, pt's daughter ");
+        n.phi(
+            &format!("{} {}", pick(rng, FIRST), pick(rng, LAST)),
+            Kind::Name,
+        );
+        n.lit(" updated by phone. Transfer to ");
+        n.phi(pick(rng, ORGS), Kind::Organization);
+        n.lit(" discussed for ");
+        n.phi(
+            &format!("{}/{}", rng.random_range(1..=12), rng.random_range(1..=28)),
+            Kind::Date,
+        );
+        n.lit(" @ 10:00.");
+    }
+    if rng.random_bool(0.3) {
+        n.lit(" Lives in ");
+        let (city, _) = *CITIES.choose(rng).expect("non-empty");
+        n.phi(city, Kind::Location);
+        n.lit(", visits from ");
+        n.phi(pick(rng, &["Mrs. ", "Mr. ", "Ms. "]), Kind::Name);
+        let last = n.gold.len() - 1;
+        n.text.push_str(pick(rng, LAST));
+        n.gold[last].end = n.text.len();
+        n.lit(" next door.");
+    }
     n.lit("\n\nVitals: T 98.6 HR 88 BP 132/84 RR 18 SpO2 97% on RA. Wt 82 kg.\n");
     n.lit("Meds: lisinopril 10 mg PO daily, metformin 500 mg BID, ASA 81 mg qd, Lasix 40 mg IV, 1/2 tab oxycodone 5/325 q6h prn.\n");
     n.lit("Labs: Na 138, K 4.1, Cr 1.2 (baseline 0.9), WBC 7.5, Hgb 12.1, Plt 250, INR 2.3, A1c 7.2%.\n");
