@@ -231,8 +231,23 @@ fn asq(s: &Scrubber, verbose: bool) {
         elapsed += t0.elapsed().as_secs_f64();
         score.add(q, &gold, &pred, &[]);
     }
+    // a second, warm pass: the regex engines build their lazy-DFA states on first use
+    let queries: Vec<&str> = raw
+        .split("===QUERY===")
+        .skip(1)
+        .filter_map(|b| b.split_once("===PHI_TAGS===").map(|(q, _)| q.trim()))
+        .collect();
+    let t0 = Instant::now();
+    for q in &queries {
+        std::hint::black_box(s.analyze(q).expect("dev queries are small"));
+    }
+    let warm = t0.elapsed().as_secs_f64();
     score.print("ASQ-PHI dev (asq_phi_dev.txt)");
-    println!("({unlocated} tags not found in their query by string match were skipped; analyze ran at {:.0} KB/s)", score.bytes as f64 / 1024.0 / elapsed);
+    println!(
+        "({unlocated} tag(s) not found in their query by string match were skipped; analyze, one thread: first pass {:.0} KB/s, warm pass {:.0} KB/s)",
+        score.bytes as f64 / 1024.0 / elapsed,
+        score.bytes as f64 / 1024.0 / warm
+    );
     dump(verbose, &score);
 }
 

@@ -178,6 +178,55 @@ mod profile {
             dicts: Dicts::get(),
             policy: &policy,
         };
+        let short = "Can I prescribe lisinopril to a hypertensive patient with a creatinine level of 2.1, David S., evaluated at Elm Clinic on Jan 15th, 2023 (MRN: 998877)?";
+        let senv = Env {
+            text: short,
+            dicts: Dicts::get(),
+            policy: &policy,
+        };
+        let iters = 5000;
+        let t = Instant::now();
+        for _ in 0..iters {
+            std::hint::black_box(engine.set.matches(short));
+        }
+        println!(
+            "short set: {:.1} us",
+            t.elapsed().as_secs_f64() * 1e6 / iters as f64
+        );
+        let t = Instant::now();
+        for _ in 0..iters {
+            let mut out = Vec::new();
+            for i in engine.set.matches(short).iter() {
+                let (re, h) = &engine.rules[i];
+                for c in re.captures_iter(short) {
+                    h(&c, &senv, &mut out);
+                }
+            }
+        }
+        println!(
+            "short set+rules: {:.1} us",
+            t.elapsed().as_secs_f64() * 1e6 / iters as f64
+        );
+        let t = Instant::now();
+        for _ in 0..iters {
+            let toks = names::tokenize(short);
+            let mut out = Vec::new();
+            places::gazetteer(&senv, &toks, &mut out);
+            names::detect(&senv, &toks, &mut out);
+        }
+        println!(
+            "short tokens+gaz+names: {:.1} us",
+            t.elapsed().as_secs_f64() * 1e6 / iters as f64
+        );
+        let sc = crate::Scrubber::builder().build().expect("builds");
+        let t = Instant::now();
+        for _ in 0..iters {
+            std::hint::black_box(sc.analyze(short).expect("small"));
+        }
+        println!(
+            "short analyze: {:.1} us",
+            t.elapsed().as_secs_f64() * 1e6 / iters as f64
+        );
         let t = Instant::now();
         let m = engine.set.matches(&text);
         println!(
