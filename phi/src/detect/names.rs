@@ -658,12 +658,12 @@ pub(crate) fn detect<'a>(env: &Env<'a>, toks: &'a [Tok<'a>], out: &mut Vec<Span>
             }
         }
         // 4c. two adjacent capitalised tokens unknown to every word list: "Antti Poutiainen"
-        if i + 1 < n && t.cap && !t.upper && t.lower.len() >= 3 {
+        if i + 1 < n && t.cap && !t.upper && t.lower.len() >= 4 {
             let nx = &toks[i + 1];
             let unknown = |x: &Tok<'_>| {
                 x.cap
                     && !x.upper
-                    && x.lower.len() >= 3
+                    && x.lower.len() >= 4
                     && !ctx.blocked(x)
                     && !ctx.is_common_word(x)
                     && !ctx.d.gaz_map.contains_key(&text[x.start..x.end])

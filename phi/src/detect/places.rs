@@ -369,7 +369,9 @@ fn trim_words(
     for w in s.split_whitespace() {
         let lw = w.to_ascii_lowercase();
         if list.contains(&lw.as_str())
-            || (idx == 0 && env.dicts.clinical_caps.contains(lw.as_str()))
+            || (idx == 0
+                && env.dicts.clinical_caps.contains(lw.as_str())
+                && !INSTITUTION.contains(&lw.as_str()))
         {
             let pos = s[offset..].find(w).map_or(offset, |p| offset + p);
             offset = pos + w.len();
