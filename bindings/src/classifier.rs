@@ -1,0 +1,99 @@
+//! `clinfer.Classifier` and `clinfer.Prediction`.
+
+use std::sync::Arc;
+
+use clinfer::core::{self, DeviceSpec};
+use pyo3::prelude::*;
+
+use crate::errors::{guarded, owned_texts, BindError};
+
+/// One classification result.
+#[pyclass(module = "clinfer._native", frozen, get_all)]
+#[derive(Debug, Clone)]
+pub struct Prediction {
+    /// The predicted label name.
+    pub label: String,
+    /// The probability of the predicted label.
+    pub score: f32,
+    /// The raw logits, one per label.
+    pub logits: Vec<f32>,
+}
+
+#[pymethods]
+impl Prediction {
+    fn __repr__(&self) -> String {
+        format!(
+            "Prediction(label={:?}, score={:.4})",
+            self.label, self.score
+        )
+    }
+}
+
+impl From<core::Prediction> for Prediction {
+    fn from(p: core::Prediction) -> Self {
+        Self {
+            label: p.label,
+            score: p.score,
+            logits: p.logits,
+        }
+    }
+}
+
+/// Parses a device name (`cpu`, `cuda`, `cuda:N`, `auto`).
+pub fn parse_device(device: &str) -> Result<DeviceSpec, BindError> {
+    device.parse::<DeviceSpec>().map_err(BindError::from)
+}
+
+/// A DistilBERT sequence classifier loaded from a Hugging Face model directory.
+#[pyclass(module = "clinfer._native", frozen)]
+pub struct Classifier {
+    inner: Arc<core::Classifier>,
+}
+
+#[pymethods]
+impl Classifier {
+    #[new]
+    #[pyo3(signature = (model, *, device = "cpu", max_length = None))]
+    fn new(
+        py: Python<'_>,
+        model: String,
+        device: &str,
+        max_length: Option<usize>,
+    ) -> PyResult<Self> {
+        let device = parse_device(device)?;
+        let inner = py.detach(move || {
+            guarded(|| {
+                let mut b = core::Classifier::builder().model_dir(&model).device(device);
+                if let Some(n) = max_length {
+                    b = b.max_length(n);
+                }
+                b.build().map_err(|e| match BindError::from(e) {
+                    BindError::InvalidInput(m) => BindError::ModelLoad(m),
+                    other => other,
+                })
+            })
+        })?;
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// Classifies each text; returns one `Prediction` per text, in order.
+    fn predict(&self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<Vec<Prediction>> {
+        let texts = owned_texts(texts, "texts")?;
+        let inner = Arc::clone(&self.inner);
+        let out = py.detach(move || {
+            guarded(|| {
+                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                Ok(inner.predict(&refs)?)
+            })
+        })?;
+        Ok(out.into_iter().map(Prediction::from).collect())
+    }
+
+    /// The label names, in logit order.
+    #[getter]
+    fn labels(&self) -> Vec<String> {
+        self.inner.labels().to_vec()
+    }
+}

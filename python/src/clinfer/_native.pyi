@@ -1,0 +1,192 @@
+"""Type stubs for the native extension module ``clinfer._native``."""
+
+from typing import Any, Callable, Mapping, Optional, Sequence, final
+
+__all__ = [
+    "ClinferError",
+    "Overloaded",
+    "DeadlineExceeded",
+    "ShuttingDown",
+    "InvalidInput",
+    "ModelLoadError",
+    "Classifier",
+    "Prediction",
+    "Scrubber",
+    "Span",
+    "Redaction",
+    "Pipeline",
+    "Classification",
+    "Ticket",
+    "__version__",
+]
+
+__version__: str
+
+class ClinferError(Exception):
+    """Root of every error raised by clinfer."""
+
+class Overloaded(ClinferError):
+    """The queue is full; retry after ``retry_after`` seconds."""
+
+    retry_after: float
+
+class DeadlineExceeded(ClinferError):
+    """The request's deadline passed before the model served it."""
+
+class ShuttingDown(ClinferError):
+    """The pipeline is closing or closed and accepts no more work."""
+
+class InvalidInput(ClinferError):
+    """An input or an option is unusable (too large, empty, not valid Unicode, ...)."""
+
+class ModelLoadError(ClinferError):
+    """The model could not be loaded (missing or malformed files, unavailable device)."""
+
+@final
+class Prediction:
+    """One classification result."""
+
+    @property
+    def label(self) -> str:
+        """The predicted label name."""
+    @property
+    def score(self) -> float:
+        """The probability of the predicted label."""
+    @property
+    def logits(self) -> list[float]:
+        """The raw logits, one per label."""
+
+@final
+class Classifier:
+    """A DistilBERT sequence classifier loaded from a Hugging Face model directory."""
+
+    def __new__(
+        cls, model: str, *, device: str = "cpu", max_length: Optional[int] = None
+    ) -> "Classifier": ...
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        """Classifies each text; one Prediction per text, in order."""
+    @property
+    def labels(self) -> list[str]:
+        """The label names, in logit order."""
+
+@final
+class Span:
+    """One span of PHI; offsets are Python string offsets (end exclusive)."""
+
+    @property
+    def start(self) -> int:
+        """Offset of the first character."""
+    @property
+    def end(self) -> int:
+        """Offset one past the last character."""
+    @property
+    def kind(self) -> str:
+        """The kind of PHI, e.g. ``"NAME"``."""
+    @property
+    def score(self) -> float:
+        """Confidence in [0, 1]."""
+
+@final
+class Redaction:
+    """The result of Scrubber.redact."""
+
+    @property
+    def text(self) -> str:
+        """The de-identified text."""
+    @property
+    def spans(self) -> list[Span]:
+        """The spans found, offsets into the original text."""
+
+@final
+class Scrubber:
+    """A HIPAA Safe Harbor de-identifier (regexes and dictionaries, deterministic)."""
+
+    def __new__(
+        cls,
+        *,
+        allow: Optional[Sequence[str]] = None,
+        deny: Optional[Mapping[str, Sequence[str]]] = None,
+    ) -> "Scrubber": ...
+    def analyze(self, text: str) -> list[Span]:
+        """Finds the PHI in ``text``."""
+    def redact(
+        self, text: str, operators: Optional[Mapping[str, str]] = None
+    ) -> Redaction:
+        """Replaces the PHI in ``text``; ``operators`` maps a kind (or ``"default"``) to
+        ``tag``, ``remove``, ``mask``, ``keep`` or ``year_only``."""
+
+@final
+class Classification:
+    """The result of classifying one text with a Pipeline."""
+
+    @property
+    def label(self) -> str:
+        """The predicted label name."""
+    @property
+    def score(self) -> float:
+        """The probability of the predicted label."""
+    @property
+    def logits(self) -> list[float]:
+        """The raw logits, one per label."""
+    @property
+    def redacted(self) -> Optional[str]:
+        """The de-identified text the model saw (None when scrubbing is off)."""
+    @property
+    def phi_counts(self) -> dict[str, int]:
+        """PHI entities replaced, per kind name."""
+    @property
+    def tokens(self) -> int:
+        """Number of tokens the model saw."""
+    @property
+    def total_s(self) -> float:
+        """Seconds from the call to the answer."""
+
+@final
+class Ticket:
+    """A handle on one asynchronous request."""
+
+    def cancel(self) -> None:
+        """Withdraws the request; the callback is not called."""
+
+@final
+class Pipeline:
+    """The native pipeline; use ``clinfer.Pipeline``, which adds asyncio support."""
+
+    def __new__(
+        cls,
+        model: str,
+        *,
+        scrub: bool = True,
+        device: str = "cpu",
+        max_batch_size: int = 32,
+        max_wait_ms: float = 5.0,
+        queue_capacity: int = 1024,
+    ) -> "Pipeline": ...
+    def submit(
+        self,
+        text: str,
+        callback: Callable[[Any, Optional[BaseException]], object],
+        *,
+        deadline_ms: Optional[float] = None,
+        priority: int = 1,
+    ) -> Ticket:
+        """Submits one text; ``callback(result, error)`` runs on another thread."""
+    def submit_many(
+        self,
+        texts: Sequence[str],
+        callback: Callable[[Any, Optional[BaseException]], object],
+        *,
+        deadline_ms: Optional[float] = None,
+        priority: int = 1,
+    ) -> Ticket:
+        """Submits many texts; the callback receives a list in input order."""
+    def classify_blocking(
+        self, text: str, *, deadline_ms: Optional[float] = None, priority: int = 1
+    ) -> Classification:
+        """Classifies one text, blocking the calling thread."""
+    def metrics(self) -> str:
+        """Metrics in the Prometheus text format."""
+    def is_ready(self) -> bool:
+        """Whether the pipeline is warmed up and accepting work."""
+    def close(self, drain_timeout_s: float = 5.0) -> bool:
+        """Stops admission, drains for up to ``drain_timeout_s`` seconds."""

@@ -1,0 +1,56 @@
+"""Shared fixtures: the SST-2 model and sentences from ../shared (skipped when absent)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared"
+CANDIDATES = [ROOT / "models" / "clinfer-demo-sst2", SHARED / "models" / "teacher-minilm-sst2"]
+
+
+def _model_dir() -> Path | None:
+    for c in CANDIDATES:
+        if (c / "model.safetensors").exists() and (c / "tokenizer.json").exists():
+            return c
+    return None
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> str:
+    d = _model_dir()
+    if d is None:
+        pytest.skip(f"no model found in {[str(c) for c in CANDIDATES]}")
+    return str(d)
+
+
+@pytest.fixture(scope="session")
+def teacher() -> tuple[str, list[tuple[str, str, float, float]]]:
+    """The teacher model's directory and (sentence, label, logit_0, logit_1) for dev sentences
+    it is confident about."""
+    model = SHARED / "models" / "teacher-minilm-sst2"
+    dev = SHARED / "data" / "sst2" / "dev.tsv"
+    preds = model / "sst2_dev_predictions.tsv"
+    if not (model / "model.safetensors").exists() or not dev.exists() or not preds.exists():
+        pytest.skip("teacher model, its predictions or the SST-2 dev set are absent")
+    with dev.open(newline="") as f:
+        sentences = [r["sentence"] for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)]
+    out = []
+    with preds.open(newline="") as f:
+        for r in csv.DictReader(f, delimiter="\t"):
+            l0, l1 = float(r["logit_0"]), float(r["logit_1"])
+            if abs(l0 - l1) > 0.5:
+                out.append((sentences[int(r["index"])], r["pred_label"], l0, l1))
+            if len(out) == 12:
+                break
+    return str(model), out
+
+
+@pytest.fixture(scope="session")
+def classifier(model_dir: str) -> "object":
+    import clinfer
+
+    return clinfer.Classifier(model_dir)
