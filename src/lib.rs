@@ -1,0 +1,38 @@
+//! # clinfer
+//!
+//! Embeddable inference for clinical text, in the caller's process: PHI de-identification
+//! ([`phi`]), dynamic batching ([`batcher`]) and a DistilBERT classifier ([`core`]), joined by
+//! the [`Pipeline`].
+//!
+//! The parts are re-exported so that one dependency gives access to all of them.
+//!
+//! ```no_run
+//! use clinfer::{ClassifyOptions, Pipeline};
+//!
+//! # fn main() -> clinfer::Result<()> {
+//! let pipeline = Pipeline::builder()
+//!     .model_dir("models/clinfer-demo-sst2")
+//!     .build()?;
+//! let out = pipeline.classify_blocking(
+//!     "Seen by Dr. Alvarez on 03/14/2023: a warm, funny and moving film.",
+//!     ClassifyOptions::default(),
+//! )?;
+//! println!("{} {:.3} {:?}", out.label, out.score, out.redacted);
+//! pipeline.shutdown_blocking(std::time::Duration::from_secs(1));
+//! # Ok(())
+//! # }
+//! ```
+
+pub use clinfer_batcher as batcher;
+pub use clinfer_core as core;
+pub use clinfer_phi as phi;
+
+pub mod backend;
+pub mod error;
+pub mod pipeline;
+
+pub use backend::ClassifierBackend;
+pub use error::{Error, Result};
+pub use pipeline::{
+    Classification, ClassifyOptions, Pipeline, PipelineBuilder, Timings, DEFAULT_MAX_INPUT_BYTES,
+};

@@ -1,0 +1,233 @@
+//! End-to-end tests of the Pipeline with a real checkpoint (the teacher model in
+//! `../shared/models`, or the bundled demo model); skipped with a printed reason when absent.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clinfer::core::{Classifier, DeviceSpec};
+use clinfer::{ClassifyOptions, Error, Pipeline};
+
+const CANARY_PHONE: &str = "555-201-3344";
+const CANARY_DATE: &str = "03/14/2023";
+const CANARY_NAME: &str = "Alvarez";
+
+fn model_dir() -> Option<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    [
+        root.join("../shared/models/teacher-minilm-sst2"),
+        root.join("models/clinfer-demo-sst2"),
+    ]
+    .into_iter()
+    .find(|d| d.join("model.safetensors").exists() && d.join("tokenizer.json").exists())
+}
+
+fn classifier() -> Option<Arc<Classifier>> {
+    let Some(dir) = model_dir() else {
+        eprintln!(
+            "skipped: no model in ../shared/models/teacher-minilm-sst2 or models/clinfer-demo-sst2"
+        );
+        return None;
+    };
+    Some(Arc::new(
+        Classifier::builder()
+            .model_dir(dir)
+            .device(DeviceSpec::Cpu)
+            .build()
+            .expect("the test model loads"),
+    ))
+}
+
+fn sentences(n: usize) -> Vec<String> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/sst2/dev.tsv");
+    match std::fs::read_to_string(&path) {
+        Ok(s) => s
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_once('\t').map(|(_, t)| t.to_owned()))
+            .take(n)
+            .collect(),
+        Err(_) => {
+            eprintln!("note: {} absent, using built-in sentences", path.display());
+            [
+                "a warm , funny and moving film",
+                "a tedious mess",
+                "one long string of cliches .",
+                "the acting is superb and the story gripping",
+            ]
+            .iter()
+            .cycle()
+            .take(n)
+            .map(|s| (*s).to_owned())
+            .collect()
+        }
+    }
+}
+
+fn canary_note() -> String {
+    format!("Seen by Dr. {CANARY_NAME} on {CANARY_DATE}. Wife at bedside ({CANARY_PHONE}); a warm, moving visit.")
+}
+
+#[test]
+fn concurrent_calls_match_the_classifier() {
+    let Some(c) = classifier() else { return };
+    let texts = sentences(48);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let expected = c.predict(&refs).expect("direct prediction works");
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let got = rt.block_on(async {
+        let pipeline = Pipeline::builder()
+            .classifier(Arc::clone(&c))
+            .scrub(false)
+            .max_batch_size(8)
+            .build()
+            .expect("pipeline builds");
+        assert!(pipeline.wait_ready().await);
+        let tasks: Vec<_> = texts
+            .iter()
+            .cloned()
+            .map(|t| {
+                let p = pipeline.clone();
+                tokio::spawn(async move { p.classify(&t, ClassifyOptions::default()).await })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.expect("task").expect("classify works"));
+        }
+        let many = pipeline
+            .classify_many(&refs[..5], ClassifyOptions::default())
+            .await
+            .expect("classify_many works");
+        assert!(pipeline.shutdown(Duration::from_secs(5)).await);
+        (out, many)
+    });
+    let (single, many) = got;
+    for (i, (g, e)) in single.iter().zip(&expected).enumerate() {
+        assert_eq!(g.label, e.label, "text {i}");
+        assert_eq!(g.label_id, e.label_id, "text {i}");
+        assert!(
+            (g.score - e.score).abs() < 1e-3,
+            "text {i}: {} vs {}",
+            g.score,
+            e.score
+        );
+        assert!(g.redacted.is_none());
+        assert!(g.phi_counts.is_empty());
+        assert!(g.tokens > 2);
+    }
+    assert_eq!(many.len(), 5);
+    for (g, e) in many.iter().zip(&expected) {
+        assert_eq!(g.label, e.label);
+    }
+}
+
+#[test]
+fn scrubbing_redacts_and_counts_without_leaking() {
+    let Some(c) = classifier() else { return };
+    let pipeline = Pipeline::builder()
+        .classifier(Arc::clone(&c))
+        .build()
+        .expect("pipeline builds");
+    let note = canary_note();
+    let out = pipeline
+        .classify_blocking(&note, ClassifyOptions::default())
+        .expect("classify works");
+    let redacted = out.redacted.as_deref().expect("scrubbing is on by default");
+    for canary in [CANARY_PHONE, CANARY_DATE, CANARY_NAME] {
+        assert!(!redacted.contains(canary), "{canary} left in {redacted}");
+    }
+    assert_eq!(out.phi_counts.get("PHONE"), Some(&1));
+    assert_eq!(out.phi_counts.get("DATE"), Some(&1));
+    // The model saw the redacted text.
+    let direct = c.predict(&[redacted]).expect("direct prediction");
+    assert_eq!(out.label, direct[0].label);
+
+    let json = serde_json::to_value(&out).expect("serializes");
+    assert!(json["timings"]["total"].as_f64().expect("seconds") > 0.0);
+    assert_eq!(json["phi_counts"]["PHONE"], 1);
+
+    let metrics = pipeline.metrics();
+    assert!(
+        metrics.contains("clinfer_pipeline_phi_entities_total{kind=\"PHONE\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("clinfer_pipeline_requests_total{outcome=\"ok\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("clinfer_batcher_batch_size"), "{metrics}");
+    assert_eq!(metrics.matches("# EOF").count(), 1);
+    for canary in [CANARY_PHONE, CANARY_DATE, CANARY_NAME] {
+        assert!(!metrics.contains(canary));
+    }
+    assert!(pipeline.shutdown_blocking(Duration::from_secs(5)));
+}
+
+#[test]
+fn bad_inputs_are_invalid_and_errors_hold_no_phi() {
+    let Some(c) = classifier() else { return };
+    let pipeline = Pipeline::builder()
+        .classifier(c)
+        .max_input_bytes(64 * 1024)
+        .build()
+        .expect("pipeline builds");
+    let huge = canary_note().repeat(2_000);
+    for text in ["", "   \n\t", huge.as_str()] {
+        let err = pipeline
+            .classify_blocking(text, ClassifyOptions::default())
+            .expect_err("bad input fails");
+        assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+        assert_eq!(err.kind(), "invalid_input");
+        let shown = format!("{err} {err:?}");
+        for canary in [CANARY_PHONE, CANARY_DATE, CANARY_NAME] {
+            assert!(!shown.contains(canary), "{shown}");
+        }
+    }
+    let err = pipeline
+        .classify_many_blocking(&["a fine film", ""], ClassifyOptions::default())
+        .expect_err("the empty text fails the call");
+    assert!(err.to_string().contains("text 1"), "{err}");
+    let metrics = pipeline.metrics();
+    assert!(metrics.contains("outcome=\"invalid_input\""), "{metrics}");
+    assert!(!metrics.contains(CANARY_PHONE));
+}
+
+#[test]
+fn shutdown_refuses_new_work() {
+    let Some(c) = classifier() else { return };
+    let pipeline = Pipeline::builder()
+        .classifier(c)
+        .scrub(false)
+        .build()
+        .expect("pipeline builds");
+    assert!(pipeline.is_live());
+    assert!(pipeline.shutdown_blocking(Duration::from_secs(5)));
+    assert!(!pipeline.is_ready());
+    let err = pipeline
+        .classify_blocking("a fine film", ClassifyOptions::default())
+        .expect_err("no admission after shutdown");
+    assert_eq!(err, Error::ShuttingDown);
+}
+
+#[test]
+fn builder_validates() {
+    let err = Pipeline::builder().build().expect_err("no model given");
+    assert!(matches!(err, Error::ModelLoad(_)), "{err:?}");
+    let err = Pipeline::builder()
+        .model_dir("/nonexistent/model")
+        .max_batch_size(0)
+        .build()
+        .expect_err("zero batch size");
+    assert!(err.to_string().contains("max_batch_size"), "{err}");
+    let err = Pipeline::builder()
+        .model_dir("/nonexistent/model")
+        .build()
+        .expect_err("missing model");
+    assert!(matches!(err, Error::ModelLoad(_)), "{err:?}");
+}
