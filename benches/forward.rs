@@ -1,0 +1,51 @@
+//! Forward throughput of the full-size distilbert-base-uncased shape (random weights) on the CPU.
+//!
+//! `cargo bench --bench forward`; the PyTorch baseline for the same shapes is
+//! `benches/pytorch_forward.py`. Results are recorded in `benches/README.md`.
+
+use candle_nn::{VarBuilder, VarMap};
+use clinfer::core::{Config, DType, Device, Model};
+use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
+
+const DISTILBERT_BASE: &str = r#"{"model_type": "distilbert", "vocab_size": 30522, "dim": 768,
+    "n_layers": 6, "n_heads": 12, "hidden_dim": 3072, "activation": "gelu",
+    "max_position_embeddings": 512, "pad_token_id": 0,
+    "id2label": {"0": "NEGATIVE", "1": "POSITIVE"}}"#;
+
+fn model() -> Model {
+    let config = Config::from_json(DISTILBERT_BASE).expect("valid config");
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    Model::from_varbuilder(config, vb).expect("random weights")
+}
+
+fn forward(c: &mut Criterion) {
+    let model = model();
+    let mut group = c.benchmark_group("distilbert_base_forward_cpu_f32");
+    group.sample_size(10);
+    for batch in [1usize, 8, 32] {
+        for seq in [16usize, 64, 128] {
+            let rows: Vec<Vec<u32>> = (0..batch)
+                .map(|b| {
+                    (0..seq)
+                        .map(|t| 1000 + ((b * 131 + t * 17) % 20000) as u32)
+                        .collect()
+                })
+                .collect();
+            let refs: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
+            group.throughput(Throughput::Elements(batch as u64));
+            group.bench_with_input(
+                BenchmarkId::new(format!("batch{batch}"), format!("seq{seq}")),
+                &refs,
+                |b, refs| b.iter(|| model.logits(refs).expect("forward")),
+            );
+        }
+    }
+    group.finish();
+}
+
+#[allow(missing_docs)]
+mod harness {
+    criterion::criterion_group!(benches, super::forward);
+}
+criterion_main!(harness::benches);
