@@ -21,10 +21,12 @@ step "cargo test --workspace (unit, integration and doc tests; hub test against 
 cargo test --workspace --features clinfer-core/hub
 
 step "cuda feature: compile and link without a GPU (GPU tests skip with a reason)"
-CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-80}" CARGO_TARGET_DIR=target/cuda \
-  cargo test -p clinfer-core --features cuda --test cuda
-CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-80}" CARGO_TARGET_DIR=target/cuda \
-  cargo build --features cuda --example classify
+# The same package selection in both commands keeps one feature set (one compile of candle).
+export CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-80}"
+CARGO_TARGET_DIR=target/cuda cargo build -p clinfer-core -p clinfer \
+  --features clinfer-core/cuda --example classify
+CARGO_TARGET_DIR=target/cuda cargo test -p clinfer-core -p clinfer \
+  --features clinfer-core/cuda --test cuda
 
 step "python: build the wheel (maturin), pytest, mypy --strict, stubtest"
 bash scripts/python-tests.sh
