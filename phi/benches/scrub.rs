@@ -1,4 +1,5 @@
-//! Throughput of `analyze` and `redact` on synthetic clinical notes, and scrubber build time.
+//! Throughput of `analyze` and `redact` on synthetic clinical prose and PHI-dense notes, and
+//! scrubber build time.
 //!
 //! `cargo bench -p clinfer-phi --bench scrub`
 // criterion's macros generate undocumented items
@@ -26,6 +27,28 @@ fn bench(c: &mut Criterion) {
     let texts: Vec<&str> = notes.iter().map(|n| n.text.as_str()).collect();
     let total: usize = texts.iter().map(|t| t.len()).sum();
 
+    let prose_notes = synth::prose_notes(7, 100);
+    let prose: String = prose_notes
+        .iter()
+        .map(|n| n.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    let prose_one = prose_notes[0].text.clone();
+
+    // clinical prose: narrative discharge summaries, about one identifier per 250 bytes
+    let mut g = c.benchmark_group("prose");
+    g.throughput(Throughput::Bytes(prose_one.len() as u64));
+    g.bench_function(BenchmarkId::new("one_note", prose_one.len()), |b| {
+        b.iter(|| scrubber.analyze(black_box(&prose_one)).expect("small"))
+    });
+    g.throughput(Throughput::Bytes(prose.len() as u64));
+    g.sample_size(10);
+    g.bench_function(BenchmarkId::new("100_notes_one_text", prose.len()), |b| {
+        b.iter(|| scrubber.analyze(black_box(&prose)).expect("small"))
+    });
+    g.finish();
+
+    // PHI-dense templated notes (headers, vitals, identifiers)
     let mut g = c.benchmark_group("analyze");
     g.throughput(Throughput::Bytes(one.len() as u64));
     g.bench_function(BenchmarkId::new("one_note", one.len()), |b| {

@@ -422,3 +422,110 @@ pub fn note(seed: u64) -> Note {
 pub fn notes(seed: u64, n: usize) -> Vec<Note> {
     (0..n as u64).map(|i| note(seed.wrapping_add(i))).collect()
 }
+
+/// Narrative sentences without PHI for [`prose_note`]: hospital-course style clinical prose.
+const PROSE: &[&str] = &[
+    "The patient was admitted to the medicine service for further evaluation and management of acute decompensated heart failure.",
+    "On arrival she was tachypneic to the mid twenties with bibasilar crackles and pitting edema to the knees bilaterally.",
+    "A chest radiograph demonstrated small bilateral pleural effusions and cephalization of the pulmonary vasculature.",
+    "He was started on intravenous furosemide with good urine output and was net negative three liters over the first two days.",
+    "Troponin was mildly elevated but flat on repeat, felt to represent demand ischemia in the setting of volume overload.",
+    "Transthoracic echocardiogram showed an ejection fraction of approximately thirty five percent with moderate mitral regurgitation.",
+    "Her home metoprolol was held initially because of soft blood pressures and was restarted at a lower dose before discharge.",
+    "Renal function worsened transiently with diuresis, with creatinine peaking at 1.8 before returning to baseline.",
+    "Blood cultures remained negative and antibiotics were discontinued after forty eight hours.",
+    "Physical therapy evaluated the patient and recommended home with outpatient services rather than a skilled nursing facility.",
+    "Diabetes was managed with basal insulin and a correction scale, with fasting glucose values between 120 and 180.",
+    "The patient tolerated a regular cardiac diet and ambulated in the hallway without oxygen by the day of discharge.",
+    "Given the new diagnosis of atrial fibrillation, anticoagulation was discussed at length, including the risks of bleeding.",
+    "A CHA2DS2-VASc score of 4 was calculated and apixaban 5 mg twice daily was started after shared decision making.",
+    "Potassium and magnesium were repleted as needed, and electrolytes were stable at the time of discharge.",
+    "Wound care was consulted for a stage 2 pressure injury over the sacrum, which was dressed with foam and offloaded.",
+    "Pain was controlled with scheduled acetaminophen and low dose oxycodone as needed for breakthrough pain.",
+    "The patient and family expressed understanding of the plan and all questions were answered.",
+    "Follow-up laboratory studies including a basic metabolic panel are recommended within one week of discharge.",
+    "Code status was confirmed as full code after discussion with the patient and the primary team.",
+    "There were no acute events overnight, and telemetry showed sinus rhythm with occasional premature ventricular contractions.",
+    "The hemoglobin drifted down to 9.2 without signs of active bleeding and stool guaiac testing was negative.",
+    "Home medications were reconciled and a new prescription for spironolactone 25 mg daily was added.",
+    "She was counseled on a two gram sodium diet, daily weights, and a fluid restriction of two liters per day.",
+    "Neurologic examination was nonfocal, and the episode of confusion on the second night resolved with reorientation.",
+    "Urinalysis was bland and a urine culture grew mixed flora consistent with contamination.",
+    "A CT scan of the abdomen and pelvis with contrast showed uncomplicated sigmoid diverticulitis without abscess.",
+    "He completed a course of ceftriaxone and metronidazole and was transitioned to oral amoxicillin-clavulanate.",
+    "Smoking cessation was addressed and a nicotine patch was offered, which the patient accepted.",
+    "Lower extremity duplex ultrasound was negative for deep venous thrombosis.",
+];
+
+/// Generates one narrative note (discharge-summary prose, moderately PHI-dense: about one
+/// identifier per 250 bytes) from a seed, with gold spans.
+pub fn prose_note(seed: u64) -> Note {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let rng = &mut rng;
+    let mut n = Note::default();
+    n.lit("DISCHARGE SUMMARY\n\nHOSPITAL COURSE: ");
+    n.phi(
+        &format!("{} {}", pick(rng, FIRST), pick(rng, LAST)),
+        Kind::Name,
+    );
+    n.lit(&format!(
+        " is a {} year old with {} who presented to ",
+        rng.random_range(40..=88),
+        pick(rng, CONDITIONS)
+    ));
+    n.phi(pick(rng, ORGS), Kind::Organization);
+    n.lit(" on ");
+    n.phi(&date(rng), Kind::Date);
+    n.lit(" with progressive dyspnea. ");
+    for p in 0..6 {
+        for _ in 0..rng.random_range(3..=6) {
+            n.lit(pick(rng, PROSE));
+            n.lit(" ");
+        }
+        match rng.random_range(0..6) {
+            0 => {
+                n.lit("The case was discussed with Dr. ");
+                n.phi(pick(rng, LAST), Kind::Name);
+                n.lit(" from cardiology on ");
+                n.phi(&date(rng), Kind::Date);
+                n.lit(". ");
+            }
+            1 => {
+                n.lit(&format!("Her {} ", pick(rng, RELATIONS)));
+                n.phi(pick(rng, FIRST), Kind::Name);
+                n.lit(" can be reached at ");
+                n.phi(&phone(rng), Kind::Phone);
+                n.lit(". ");
+            }
+            2 => {
+                n.lit("Records were requested from ");
+                n.phi(pick(rng, ORGS), Kind::Organization);
+                n.lit(". ");
+            }
+            3 => {
+                n.lit("He lives alone in ");
+                let (city, _) = *CITIES.choose(rng).expect("non-empty");
+                n.phi(city, Kind::Location);
+                n.lit(" and drives himself to appointments. ");
+            }
+            4 => {
+                n.lit("Echocardiogram from ");
+                n.phi(&date(rng), Kind::Date);
+                n.lit(" was reviewed for comparison. ");
+            }
+            _ => {}
+        }
+        n.lit(if p % 2 == 1 { "\n\n" } else { "" });
+    }
+    n.lit("\n\nDISPOSITION: Home with services. Follow up with ");
+    n.phi(&format!("Dr. {}", pick(rng, LAST)), Kind::Name);
+    n.lit(" in two weeks.\n");
+    n
+}
+
+/// `n` narrative notes from consecutive seeds starting at `seed`.
+pub fn prose_notes(seed: u64, n: usize) -> Vec<Note> {
+    (0..n as u64)
+        .map(|i| prose_note(seed.wrapping_add(i)))
+        .collect()
+}
