@@ -4,14 +4,15 @@
 //! words ("Hope", "Will", "Grant") count only with context.
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use super::Env;
-use crate::dict::Dicts;
+use crate::dict::{Dicts, FMap};
 use crate::kind::Kind;
 use crate::span::Span;
 
 /// A word token: letters with inner apostrophes and hyphens.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Tok<'a> {
     pub start: usize,
     pub end: usize,
@@ -279,6 +280,38 @@ const MEDICAL_NOUNS: &[&str] = &[
     "questionnaire",
 ];
 
+const LEX_TITLE: u8 = 1;
+const LEX_STRONG: u8 = 2;
+const LEX_WEAK: u8 = 4;
+const LEX_POSTNOMINAL: u8 = 8;
+const LEX_MEDICAL_NOUN: u8 = 16;
+
+/// The cue lists above as one hashed lookup (a token is classified with one probe instead
+/// of a linear scan of every list).
+fn lex(word: &str) -> u8 {
+    static LEX: OnceLock<FMap<&'static str, u8>> = OnceLock::new();
+    let map = LEX.get_or_init(|| {
+        let mut m: FMap<&'static str, u8> = FMap::default();
+        for (list, flag) in [
+            (TITLES, LEX_TITLE),
+            (STRONG_CUES, LEX_STRONG),
+            (WEAK_CUES, LEX_WEAK),
+            (POSTNOMINALS, LEX_POSTNOMINAL),
+            (MEDICAL_NOUNS, LEX_MEDICAL_NOUN),
+        ] {
+            for w in list {
+                *m.entry(w).or_default() |= flag;
+            }
+        }
+        m
+    });
+    map.get(word).copied().unwrap_or(0)
+}
+
+fn is_title(lower: &str) -> bool {
+    lex(lower) & LEX_TITLE != 0
+}
+
 pub(crate) fn medical_noun_follows(text: &str, end: usize) -> bool {
     let a = super::after(text, end, 24);
     let a = a
@@ -290,7 +323,7 @@ pub(crate) fn medical_noun_follows(text: &str, end: usize) -> bool {
         .split(|c: char| !c.is_ascii_alphabetic() && c != '\'')
         .next()
         .unwrap_or("");
-    MEDICAL_NOUNS.contains(&w)
+    lex(w) & LEX_MEDICAL_NOUN != 0
 }
 
 /// A surname that needs no further context: in the census list and not an English word, or
@@ -299,63 +332,80 @@ fn strong_surname(ctx: &Ctx<'_>, t: &Tok<'_>) -> bool {
     (t.cap && !t.upper) && !ctx.blocked(t) && !ctx.is_common_word(t)
 }
 
+/// Length of the letter starting at byte `k`, if there is one (`None` past the end or off a
+/// char boundary).
+#[inline]
+fn letter_at(text: &str, k: usize) -> Option<usize> {
+    let c = *text.as_bytes().get(k)?;
+    if c.is_ascii_alphabetic() {
+        Some(1)
+    } else if c < 0x80 {
+        None
+    } else {
+        let ch = text.get(k..)?.chars().next()?;
+        ch.is_alphabetic().then(|| ch.len_utf8())
+    }
+}
+
 /// Splits `text` into word tokens.
 pub(crate) fn tokenize(text: &str) -> Vec<Tok<'_>> {
     let mut toks = Vec::with_capacity(text.len() / 6);
     let b = text.as_bytes();
-    let letter_at = |k: usize| -> Option<usize> {
-        // length of the letter starting at byte k, if it is one
-        let c = *b.get(k)?;
-        if c.is_ascii_alphabetic() {
-            Some(1)
-        } else if c < 0x80 {
-            None
-        } else {
-            let ch = text.get(k..)?.chars().next()?;
-            ch.is_alphabetic().then(|| ch.len_utf8())
-        }
-    };
+    let n = b.len();
     let mut last_sep_start = true; // start of text counts as sentence start
     let mut i = 0;
-    while i < b.len() {
-        let Some(first_len) = letter_at(i) else {
-            let c = b[i];
-            if c < 0x80 {
-                match c {
-                    b'.' | b'!' | b'?' | b'\n' | b':' | b';' | b'*' | b'|' => last_sep_start = true,
-                    b' ' | b'\t' | b'\r' | b'"' | b'(' | b'\'' | b'-' => {}
-                    _ => last_sep_start = false,
-                }
-                i += 1;
+    while i < n {
+        let c = b[i];
+        let first_len = if c.is_ascii_alphabetic() {
+            1
+        } else if c < 0x80 {
+            match c {
+                b'.' | b'!' | b'?' | b'\n' | b':' | b';' | b'*' | b'|' => last_sep_start = true,
+                b' ' | b'\t' | b'\r' | b'"' | b'(' | b'\'' | b'-' => {}
+                _ => last_sep_start = false,
+            }
+            i += 1;
+            continue;
+        } else {
+            let ch = text[i..]
+                .chars()
+                .next()
+                .expect("char boundary. This is a bug.");
+            if ch.is_alphabetic() {
+                ch.len_utf8()
             } else {
-                let ch = text[i..]
-                    .chars()
-                    .next()
-                    .expect("char boundary. This is a bug.");
                 if ch == '•' {
                     last_sep_start = true;
                 } else if !ch.is_whitespace() {
                     last_sep_start = false;
                 }
                 i += ch.len_utf8();
+                continue;
             }
-            continue;
         };
         let start = i;
         let mut ascii = first_len == 1;
         i += first_len;
         loop {
-            if let Some(l) = letter_at(i) {
-                ascii &= l == 1;
-                i += l;
-            } else if b.get(i) == Some(&b'\'') || b.get(i) == Some(&b'-') {
+            while i < n && b[i].is_ascii_alphabetic() {
+                i += 1;
+            }
+            let Some(&c) = b.get(i) else { break };
+            if c == b'\'' || c == b'-' {
                 // keep inner apostrophes and hyphens when a letter follows
-                if letter_at(i + 1).is_some() {
+                if letter_at(text, i + 1).is_some() {
                     i += 1;
-                } else {
-                    break;
+                    continue;
                 }
-            } else if b[i..].starts_with("’".as_bytes()) && letter_at(i + 3).is_some() {
+                break;
+            }
+            if c < 0x80 {
+                break;
+            }
+            if let Some(l) = letter_at(text, i) {
+                ascii = false;
+                i += l;
+            } else if b[i..].starts_with("’".as_bytes()) && letter_at(text, i + 3).is_some() {
                 ascii = false;
                 i += 3;
             } else {
@@ -364,18 +414,25 @@ pub(crate) fn tokenize(text: &str) -> Vec<Tok<'_>> {
         }
         let end = i;
         let word = &text[start..end];
-        let (name_end, base) =
-            if let Some(w) = word.strip_suffix("'s").or_else(|| word.strip_suffix("’s")) {
-                (start + w.len(), w)
-            } else {
-                (end, word)
-            };
+        let wb = word.as_bytes();
+        let (name_end, base) = if wb.len() >= 2 && wb.ends_with(b"'s") {
+            (end - 2, &word[..wb.len() - 2])
+        } else if wb.len() >= 4 && wb.ends_with("’s".as_bytes()) {
+            (end - 4, &word[..wb.len() - 4])
+        } else {
+            (end, word)
+        };
         let (cap, upper, any_upper, single) = if ascii {
             let bb = base.as_bytes();
+            let (mut any_lower, mut any_up) = (false, false);
+            for &x in bb {
+                any_lower |= x.is_ascii_lowercase();
+                any_up |= x.is_ascii_uppercase();
+            }
             (
                 bb[0].is_ascii_uppercase(),
-                !bb.iter().any(u8::is_ascii_lowercase),
-                bb.iter().any(u8::is_ascii_uppercase),
+                !any_lower,
+                any_up,
                 bb.len() == 1,
             )
         } else {
@@ -414,10 +471,7 @@ pub(crate) fn tokenize(text: &str) -> Vec<Tok<'_>> {
     for k in 1..toks.len() {
         let prev = &toks[k - 1];
         if prev.dot
-            && (prev.initial
-                || TITLES.contains(&prev.lower.as_ref())
-                || prev.lower == "st"
-                || prev.lower == "mt")
+            && (prev.initial || is_title(&prev.lower) || prev.lower == "st" || prev.lower == "mt")
         {
             let gap = &text[prev.end..toks[k].start];
             if !gap.contains('\n') {
@@ -525,7 +579,8 @@ pub(crate) fn detect<'a>(env: &Env<'a>, toks: &'a [Tok<'a>], out: &mut Vec<Span>
             continue;
         }
         // 1. title + capitalised words
-        if TITLES.contains(&t.lower.as_ref()) && (t.cap || t.upper) && i + 1 < n {
+        let class = lex(&t.lower);
+        if class & LEX_TITLE != 0 && (t.cap || t.upper) && i + 1 < n {
             let nx = &toks[i + 1];
             if adjacent(text, t, nx)
                 && (nx.cap || nx.upper)
@@ -538,8 +593,8 @@ pub(crate) fn detect<'a>(env: &Env<'a>, toks: &'a [Tok<'a>], out: &mut Vec<Span>
             }
         }
         // 2. cue word + capitalised words
-        let strong = STRONG_CUES.contains(&t.lower.as_ref());
-        let weak = !strong && WEAK_CUES.contains(&t.lower.as_ref());
+        let strong = class & LEX_STRONG != 0;
+        let weak = !strong && class & LEX_WEAK != 0;
         if (strong || weak) && i + 1 < n {
             let nx = &toks[i + 1];
             let gap = &text[t.end..nx.start];
@@ -547,8 +602,7 @@ pub(crate) fn detect<'a>(env: &Env<'a>, toks: &'a [Tok<'a>], out: &mut Vec<Span>
                 && gap
                     .bytes()
                     .all(|c| matches!(c, b' ' | b':' | b'-' | b'\'' | b's' | b',' | b'#' | b'\t'));
-            let nx_ok =
-                (nx.cap || nx.upper) && !TITLES.contains(&nx.lower.as_ref()) && !ctx.blocked(nx);
+            let nx_ok = (nx.cap || nx.upper) && !is_title(&nx.lower) && !ctx.blocked(nx);
             if gap_ok && nx_ok {
                 let known = ctx.d.first.get(nx.lower.as_ref()).is_some_and(|a| !a)
                     || ctx.d.last.get(nx.lower.as_ref()).is_some_and(|a| !a);
@@ -680,7 +734,7 @@ pub(crate) fn detect<'a>(env: &Env<'a>, toks: &'a [Tok<'a>], out: &mut Vec<Span>
             }
         }
         // 5. post-nominal: "John Smith, MD" / "Smith RN"
-        if POSTNOMINALS.contains(&t.lower.trim_end_matches('.')) && t.upper && i >= 1 {
+        if lex(t.lower.trim_end_matches('.')) & LEX_POSTNOMINAL != 0 && t.upper && i >= 1 {
             let mut k = i - 1;
             let gap = &text[toks[k].end..t.start];
             if gap.trim_start_matches(',').trim().is_empty() && gap.len() <= 3 {
@@ -720,5 +774,174 @@ pub(crate) fn detect<'a>(env: &Env<'a>, toks: &'a [Tok<'a>], out: &mut Vec<Span>
             }
         }
         i += 1;
+    }
+}
+
+/// The original tokenizer, kept as the reference for the fast one.
+#[cfg(test)]
+pub(crate) fn tokenize_reference(text: &str) -> Vec<Tok<'_>> {
+    let mut toks = Vec::with_capacity(text.len() / 6);
+    let b = text.as_bytes();
+    let letter_at = |k: usize| -> Option<usize> {
+        // length of the letter starting at byte k, if it is one
+        let c = *b.get(k)?;
+        if c.is_ascii_alphabetic() {
+            Some(1)
+        } else if c < 0x80 {
+            None
+        } else {
+            let ch = text.get(k..)?.chars().next()?;
+            ch.is_alphabetic().then(|| ch.len_utf8())
+        }
+    };
+    let mut last_sep_start = true; // start of text counts as sentence start
+    let mut i = 0;
+    while i < b.len() {
+        let Some(first_len) = letter_at(i) else {
+            let c = b[i];
+            if c < 0x80 {
+                match c {
+                    b'.' | b'!' | b'?' | b'\n' | b':' | b';' | b'*' | b'|' => last_sep_start = true,
+                    b' ' | b'\t' | b'\r' | b'"' | b'(' | b'\'' | b'-' => {}
+                    _ => last_sep_start = false,
+                }
+                i += 1;
+            } else {
+                let ch = text[i..]
+                    .chars()
+                    .next()
+                    .expect("char boundary. This is a bug.");
+                if ch == '•' {
+                    last_sep_start = true;
+                } else if !ch.is_whitespace() {
+                    last_sep_start = false;
+                }
+                i += ch.len_utf8();
+            }
+            continue;
+        };
+        let start = i;
+        let mut ascii = first_len == 1;
+        i += first_len;
+        loop {
+            if let Some(l) = letter_at(i) {
+                ascii &= l == 1;
+                i += l;
+            } else if b.get(i) == Some(&b'\'') || b.get(i) == Some(&b'-') {
+                // keep inner apostrophes and hyphens when a letter follows
+                if letter_at(i + 1).is_some() {
+                    i += 1;
+                } else {
+                    break;
+                }
+            } else if b[i..].starts_with("’".as_bytes()) && letter_at(i + 3).is_some() {
+                ascii = false;
+                i += 3;
+            } else {
+                break;
+            }
+        }
+        let end = i;
+        let word = &text[start..end];
+        let (name_end, base) =
+            if let Some(w) = word.strip_suffix("'s").or_else(|| word.strip_suffix("’s")) {
+                (start + w.len(), w)
+            } else {
+                (end, word)
+            };
+        let (cap, upper, any_upper, single) = if ascii {
+            let bb = base.as_bytes();
+            (
+                bb[0].is_ascii_uppercase(),
+                !bb.iter().any(u8::is_ascii_lowercase),
+                bb.iter().any(u8::is_ascii_uppercase),
+                bb.len() == 1,
+            )
+        } else {
+            let first = base
+                .chars()
+                .next()
+                .expect("token is non-empty. This is a bug.");
+            (
+                first.is_uppercase(),
+                base.chars().all(|c| !c.is_lowercase()),
+                base.chars().any(char::is_uppercase),
+                base.chars().count() == 1,
+            )
+        };
+        let dot = b.get(end) == Some(&b'.');
+        toks.push(Tok {
+            start,
+            end,
+            lower: if !any_upper {
+                Cow::Borrowed(base)
+            } else if ascii {
+                Cow::Owned(base.to_ascii_lowercase())
+            } else {
+                Cow::Owned(base.to_lowercase())
+            },
+            name_end,
+            cap,
+            upper,
+            initial: single && cap,
+            dot,
+            sent_start: last_sep_start,
+        });
+        last_sep_start = false;
+    }
+    // a dot after an initial or a title is not a sentence end
+    for k in 1..toks.len() {
+        let prev = &toks[k - 1];
+        if prev.dot
+            && (prev.initial
+                || TITLES.contains(&prev.lower.as_ref())
+                || prev.lower == "st"
+                || prev.lower == "mt")
+        {
+            let gap = &text[prev.end..toks[k].start];
+            if !gap.contains('\n') {
+                toks[k].sent_start = false;
+            }
+        }
+    }
+    toks
+}
+
+#[cfg(test)]
+mod tokenizer_equivalence {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn check(text: &str) {
+        assert_eq!(tokenize(text), tokenize_reference(text), "{text:?}");
+    }
+
+    #[test]
+    fn fixed_cases() {
+        for t in [
+            "",
+            "a",
+            "A.",
+            "Dr. O'Neil-Smith's pt's wife Mary-Ann’s J. Smith\n\nSt. John’s wort",
+            "'s ’s -a a- a' a’ ’",
+            "Zoë Ångström façade ÉCOLE naïve x’y d’Artagnan •Bullet ١٢ 𝔄𝔅",
+            "Patient: JOHN SMITH, MD; RN | pt * x? y! z",
+            "\u{0}\u{7f}\u{80}\u{2019}s\u{2019}",
+        ] {
+            check(t);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+        #[test]
+        fn same_tokens_on_arbitrary_text(s in "\\PC{0,200}") {
+            check(&s);
+        }
+
+        #[test]
+        fn same_tokens_on_wordy_text(s in "([A-Za-zéÉ’'\\-.:;,\n •]{0,12} ?){0,30}") {
+            check(&s);
+        }
     }
 }
