@@ -347,6 +347,21 @@ fn letter_at(text: &str, k: usize) -> Option<usize> {
     }
 }
 
+const UPPER: u8 = 1;
+const LOWER: u8 = 2;
+
+/// Case class of each byte: `UPPER` or `LOWER` for ASCII letters, 0 otherwise.
+static CASE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 26 {
+        t[b'A' as usize + c] = UPPER;
+        t[b'a' as usize + c] = LOWER;
+        c += 1;
+    }
+    t
+};
+
 /// Splits `text` into word tokens.
 pub(crate) fn tokenize(text: &str) -> Vec<Tok<'_>> {
     let mut toks = Vec::with_capacity(text.len() / 6);
@@ -386,8 +401,11 @@ pub(crate) fn tokenize(text: &str) -> Vec<Tok<'_>> {
         let start = i;
         let mut ascii = first_len == 1;
         i += first_len;
+        // case bits of the ASCII letters seen (exact when the token is ASCII)
+        let mut case = CASE[usize::from(c)];
         loop {
-            while i < n && b[i].is_ascii_alphabetic() {
+            while i < n && CASE[usize::from(b[i])] != 0 {
+                case |= CASE[usize::from(b[i])];
                 i += 1;
             }
             let Some(&c) = b.get(i) else { break };
@@ -424,15 +442,14 @@ pub(crate) fn tokenize(text: &str) -> Vec<Tok<'_>> {
         };
         let (cap, upper, any_upper, single) = if ascii {
             let bb = base.as_bytes();
-            let (mut any_lower, mut any_up) = (false, false);
-            for &x in bb {
-                any_lower |= x.is_ascii_lowercase();
-                any_up |= x.is_ascii_uppercase();
+            if base.len() != word.len() {
+                // the "'s" suffix was dropped: recount the case of the base alone
+                case = bb.iter().fold(0, |a, &x| a | CASE[usize::from(x)]);
             }
             (
                 bb[0].is_ascii_uppercase(),
-                !any_lower,
-                any_up,
+                case & LOWER == 0,
+                case & UPPER != 0,
                 bb.len() == 1,
             )
         } else {
