@@ -238,13 +238,16 @@ fn check_terms<'a>(
     Ok(())
 }
 
+/// A case-insensitive (ASCII) whole-term automaton, built over ASCII-lower-cased terms and
+/// searched over the ASCII-lower-cased text: the same matches as an `ascii_case_insensitive`
+/// automaton (lower-casing ASCII keeps every byte offset), but case-sensitive automata keep
+/// the fast SIMD prefilters.
 fn build_ac<'a>(terms: impl Iterator<Item = &'a str>) -> Result<Option<AhoCorasick>> {
-    let terms: Vec<&str> = terms.collect();
+    let terms: Vec<String> = terms.map(str::to_ascii_lowercase).collect();
     if terms.is_empty() {
         return Ok(None);
     }
     AhoCorasickBuilder::new()
-        .ascii_case_insensitive(true)
         .match_kind(MatchKind::LeftmostLongest)
         .build(&terms)
         .map(Some)
@@ -320,9 +323,11 @@ impl Scrubber {
                 cands.push(Span::new(m.start(), m.end(), *kind, 0.97));
             }
         }
-        self.filter_allowed(text, &mut cands);
+        // the term automata match ASCII-lower-cased terms (see `build_ac`)
+        let lower = text.to_ascii_lowercase();
+        self.filter_allowed(text, &lower, &mut cands);
         if let Some(ac) = &self.targets_ac {
-            for m in ac.find_iter(text) {
+            for m in ac.find_iter(lower.as_str()) {
                 if word_match(text, m.start(), m.end()) {
                     let kind = self.target_kinds[m.pattern().as_usize()];
                     cands.push(Span::new(m.start(), m.end(), kind, 1.0));
@@ -339,11 +344,11 @@ impl Scrubber {
         Ok(resolve(cands))
     }
 
-    fn filter_allowed(&self, text: &str, cands: &mut Vec<Span>) {
+    fn filter_allowed(&self, text: &str, lower: &str, cands: &mut Vec<Span>) {
         let mut blocked: Vec<(usize, usize, bool)> = Vec::new();
         for (ac, caller) in [(&self.allow_ac, true), (&self.medical_ac, false)] {
             if let Some(ac) = ac {
-                for m in ac.find_iter(text) {
+                for m in ac.find_iter(lower) {
                     if word_match(text, m.start(), m.end()) {
                         blocked.push((m.start(), m.end(), caller));
                     }
