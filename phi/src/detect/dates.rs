@@ -6,7 +6,7 @@
 
 use regex::Captures;
 
-use super::{words_before, Env, RuleDef};
+use super::{word_before, Env, RuleDef};
 use crate::kind::Kind;
 use crate::span::Span;
 
@@ -165,8 +165,8 @@ fn day_month(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
     if (bare == "may" || bare == "mar") && !s.chars().any(|ch| ch == '\'') {
         return;
     }
-    let words = words_before(env.text, m.start(), 1);
-    if words.first().is_some_and(|w| w == "x" || w == "q") {
+    let word = word_before(env.text, m.start());
+    if word.is_some_and(|w| w == "x" || w == "q") {
         return;
     }
     push(out, m, Kind::Date, 0.85);
@@ -229,8 +229,8 @@ fn numeric(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
 
 fn month_year(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
     let m = c.get(0).expect("group 0. This is a bug.");
-    let w = words_before(env.text, m.start(), 1);
-    if w.first().is_some_and(|w| w == "bp") {
+    let w = word_before(env.text, m.start());
+    if w.is_some_and(|w| w == "bp") {
         return;
     }
     push(out, m, Kind::Date, 0.8);
@@ -306,8 +306,8 @@ fn month_day_numeric(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
     if unit_follows(env.text, m.end()) {
         return;
     }
-    let w = words_before(env.text, m.start(), 1);
-    let cued = w.first().is_some_and(|w| DATE_CUES.contains(&w.as_str()));
+    let w = word_before(env.text, m.start());
+    let cued = w.is_some_and(|w| DATE_CUES.contains(&w.as_str()));
     let time_follows = {
         let a = super::after(env.text, m.end(), 8);
         let a = a.trim_start();
@@ -329,8 +329,8 @@ fn bare_year(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
         return;
     }
     let m = c.get(1).expect("group 1. This is a bug.");
-    let w = words_before(env.text, m.start(), 1);
-    if w.first().is_some_and(|w| YEAR_CUES.contains(&w.as_str())) {
+    let w = word_before(env.text, m.start());
+    if w.is_some_and(|w| YEAR_CUES.contains(&w.as_str())) {
         push(out, m, Kind::Date, 0.6);
     }
 }

@@ -132,7 +132,24 @@ pub(crate) fn after(text: &str, pos: usize, n: usize) -> String {
     text[pos..end].to_ascii_lowercase()
 }
 
+/// The last word (ASCII letters, digits and apostrophes) in the 60 bytes before `pos`,
+/// lower-cased: `words_before(text, pos, 1)` without the intermediate allocations.
+pub(crate) fn word_before(text: &str, pos: usize) -> Option<String> {
+    let start = floor_boundary(text, pos.saturating_sub(60));
+    let window = &text.as_bytes()[start..floor_boundary(text, pos)];
+    // non-ASCII chars are separators, and all their bytes are >= 0x80: byte-wise is exact
+    let is_word = |c: u8| c.is_ascii_alphanumeric() || c == b'\'';
+    let end = window.iter().rposition(|&c| is_word(c))? + 1;
+    let begin = window[..end]
+        .iter()
+        .rposition(|&c| !is_word(c))
+        .map_or(0, |k| k + 1);
+    let w = std::str::from_utf8(&window[begin..end]).expect("ASCII. This is a bug.");
+    Some(w.to_ascii_lowercase())
+}
+
 /// The last `n` words (ASCII letters) before `pos`, lower-cased, nearest last.
+#[cfg(test)]
 pub(crate) fn words_before(text: &str, pos: usize, n: usize) -> Vec<String> {
     let b = before(text, pos, 60);
     let mut w: Vec<String> = b
@@ -156,6 +173,20 @@ pub(crate) fn boundary_after(text: &str, pos: usize) -> bool {
 }
 
 #[cfg(test)]
+mod word_before_equivalence {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn same_as_words_before(s in "[a-zA-Z0-9' .,\\-é’\n]{0,90}", k in 0usize..100) {
+            let pos = floor_boundary(&s, k);
+            prop_assert_eq!(word_before(&s, pos), words_before(&s, pos, 1).pop());
+        }
+    }
+}
+
+#[cfg(test)]
 mod profile {
     use super::*;
     use std::time::Instant;
@@ -165,7 +196,10 @@ mod profile {
     #[ignore = "timing aid, not a test"]
     fn profile_rules() {
         let para = "Patient: Maria Okonkwo\nMRN: 00482913\nDOB: 03/14/1952\nAttending: Dr. Whitfield\n\nHPI: 71 yo F with HTN, DM2 and CAD s/p CABG presented to Riverside Medical Center on 01/02/2023 c/o SOB x3d, denies CP/palp. Pt's husband James (617-555-0143) at bedside. Vitals: T 98.6 HR 88 BP 132/84 RR 18 SpO2 97% on RA. Meds: lisinopril 10 mg PO daily, metformin 500 mg BID, ASA 81 mg qd, Lasix 40 mg IV. Labs: Na 138, K 4.1, Cr 1.2, WBC 7.5, Hgb 12.1. Exam: Babinski sign negative, Foley catheter in place, Wells score 2. Lives at 1234 Elm Street, Springfield, IL 62704. F/u with Dr. Chen on Jan 3rd. Electronically signed by Anna S. Whitfield, MD 01/03/2023 14:32\n";
-        let text = para.repeat(2000);
+        let text = std::env::var("PHI_PROFILE_TEXT")
+            .ok()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_else(|| para.repeat(2000));
         let mb = text.len() as f64 / 1e6;
         let engine = Engine::new();
         let policy = Policy {

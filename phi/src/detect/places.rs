@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 
 use regex::{Captures, Regex};
 
-use super::{boundary_after, boundary_before, words_before, Env, RuleDef};
+use super::{boundary_after, boundary_before, word_before, Env, RuleDef};
 use crate::dict::Place;
 use crate::kind::Kind;
 use crate::span::Span;
@@ -530,9 +530,7 @@ pub(crate) fn gazetteer(env: &Env<'_>, toks: &[super::names::Tok<'_>], out: &mut
                     .is_some_and(|c| env.dicts.state_codes.contains(c))
                 && super::boundary_after(text, e + 4)
         };
-        let cue = words_before(text, s, 1)
-            .first()
-            .is_some_and(|w| PLACE_CUES.contains(&w.as_str()));
+        let cue = word_before(text, s).is_some_and(|w| PLACE_CUES.contains(&w.as_str()));
         let ambiguous = entry.ambiguous
             || medical
             || (entry.place == Place::City && env.dicts.first.contains_key(lower.as_str()));
