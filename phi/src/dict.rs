@@ -417,7 +417,8 @@ impl Dicts {
         }
         let mut gaz_map: FMap<String, Vec<(String, GazEntry)>> = FMap::default();
         for (p, e) in pats.into_iter().zip(gaz) {
-            if let Some(t) = crate::detect::names::tokenize(&p).first() {
+            let lp = p.to_ascii_lowercase();
+            if let Some(t) = crate::detect::names::tokenize(&p, &lp).first() {
                 let key = p[t.start..t.end].to_owned();
                 gaz_map.entry(key).or_default().push((p, e));
             }

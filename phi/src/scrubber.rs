@@ -311,8 +311,12 @@ impl Scrubber {
                 limit: self.max_input_bytes,
             });
         }
+        // the term automata match ASCII-lower-cased terms (see `build_ac`); the tokenizer
+        // borrows lower-cased words from the same copy
+        let lower = text.to_ascii_lowercase();
         let env = Env {
             text,
+            lower: &lower,
             dicts: self.dicts,
             policy: &self.policy,
         };
@@ -323,8 +327,6 @@ impl Scrubber {
                 cands.push(Span::new(m.start(), m.end(), *kind, 0.97));
             }
         }
-        // the term automata match ASCII-lower-cased terms (see `build_ac`)
-        let lower = text.to_ascii_lowercase();
         self.filter_allowed(text, &lower, &mut cands);
         if let Some(ac) = &self.targets_ac {
             for m in ac.find_iter(lower.as_str()) {
@@ -355,11 +357,25 @@ impl Scrubber {
                 }
             }
         }
+        // `inside` below asks whether a blocking match (a, b) with a <= start and end <= b
+        // exists: per kind of block (the caller's allow list blocks every span, medical terms
+        // only the weaker ones), the largest b among the blocks with a <= start answers it.
+        blocked.sort_unstable();
+        let mut max_end = [Vec::with_capacity(blocked.len()), Vec::new()];
+        let mut starts = [Vec::with_capacity(blocked.len()), Vec::new()];
+        for &(a, b, caller) in &blocked {
+            let k = usize::from(caller);
+            let m = max_end[k].last().map_or(b, |&p: &usize| p.max(b));
+            max_end[k].push(m);
+            starts[k].push(a);
+        }
+        let covered = |k: usize, s: &Span| {
+            let n = starts[k].partition_point(|&a| a <= s.start);
+            n > 0 && max_end[k][n - 1] >= s.end
+        };
         let dicts = self.dicts;
         cands.retain(|s| {
-            let inside = blocked
-                .iter()
-                .any(|&(a, b, caller)| a <= s.start && s.end <= b && (caller || s.score < 0.9));
+            let inside = covered(1, s) || (s.score < 0.9 && covered(0, s));
             if inside {
                 return false;
             }

@@ -20,6 +20,8 @@ use crate::span::Span;
 /// What a rule's handler sees.
 pub(crate) struct Env<'a> {
     pub text: &'a str,
+    /// `text.to_ascii_lowercase()`.
+    pub lower: &'a str,
     pub dicts: &'a Dicts,
     pub policy: &'a Policy,
 }
@@ -95,7 +97,7 @@ impl Engine {
                 handler(&caps, env, out);
             }
         }
-        let toks = names::tokenize(env.text);
+        let toks = names::tokenize(env.text, env.lower);
         places::gazetteer(env, &toks, out);
         names::detect(env, &toks, out);
     }
@@ -207,14 +209,18 @@ mod profile {
             states_and_countries: true,
             min_age: 90,
         };
+        let lower = text.to_ascii_lowercase();
         let env = Env {
             text: &text,
+            lower: &lower,
             dicts: Dicts::get(),
             policy: &policy,
         };
         let short = "Can I prescribe lisinopril to a hypertensive patient with a creatinine level of 2.1, David S., evaluated at Elm Clinic on Jan 15th, 2023 (MRN: 998877)?";
+        let short_lower = short.to_ascii_lowercase();
         let senv = Env {
             text: short,
+            lower: &short_lower,
             dicts: Dicts::get(),
             policy: &policy,
         };
@@ -243,7 +249,7 @@ mod profile {
         );
         let t = Instant::now();
         for _ in 0..iters {
-            let toks = names::tokenize(short);
+            let toks = names::tokenize(short, &short_lower);
             let mut out = Vec::new();
             places::gazetteer(&senv, &toks, &mut out);
             names::detect(&senv, &toks, &mut out);
@@ -284,7 +290,7 @@ mod profile {
         }
         let t = Instant::now();
         let mut out = Vec::new();
-        let toks = names::tokenize(&text);
+        let toks = names::tokenize(&text, &lower);
         println!("tokenize: {:.1} MB/s", mb / t.elapsed().as_secs_f64());
         let t = Instant::now();
         places::gazetteer(&env, &toks, &mut out);
