@@ -2,7 +2,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use regex::Captures;
+use super::Captures;
 
 use super::{before, boundary_after, boundary_before, Env, RuleDef};
 use crate::kind::Kind;

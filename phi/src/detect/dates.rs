@@ -4,7 +4,7 @@
 //! day, and bare years unless [`crate::ScrubberBuilder::bare_years`] is set (HIPAA Safe
 //! Harbor allows years).
 
-use regex::Captures;
+use super::Captures;
 
 use super::{word_before, Env, RuleDef};
 use crate::kind::Kind;
@@ -86,7 +86,7 @@ pub(crate) fn rules() -> Vec<RuleDef> {
     ]
 }
 
-fn push(out: &mut Vec<Span>, m: regex::Match<'_>, kind: Kind, score: f32) {
+fn push(out: &mut Vec<Span>, m: super::Match<'_>, kind: Kind, score: f32) {
     out.push(Span::new(m.start(), m.end(), kind, score));
 }
 

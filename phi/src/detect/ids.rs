@@ -2,7 +2,7 @@
 //! licence, vehicle, device, generic ID), payment cards (Luhn), IBANs (mod 97), VINs and long
 //! digit runs.
 
-use regex::Captures;
+use super::Captures;
 
 use super::{Env, RuleDef};
 use crate::kind::Kind;

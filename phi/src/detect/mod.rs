@@ -1,8 +1,9 @@
 //! Detector families and the engine that runs them in one prefiltered pass.
 //!
-//! Regex detectors register [`RuleDef`]s; the engine compiles them once into a
-//! [`regex::RegexSet`] (one pass over the text tells which rules can match at all) plus
-//! the individual regexes, which run only when the set says so. Names are found by a
+//! Regex detectors register [`RuleDef`]s; the engine compiles them once into one lazy DFA
+//! over all rules (one overlapping pass tells where each rule's matches can end), a reverse
+//! lazy DFA per rule (where those matches can start) and the individual regexes, which run
+//! only inside the windows so found (see [`Engine`]). Names are found by a
 //! token scanner with dictionary lookups, places and organisations by one Aho-Corasick
 //! pass over the built-in gazetteer.
 
@@ -12,11 +13,16 @@ pub(crate) mod ids;
 pub(crate) mod names;
 pub(crate) mod places;
 
-use regex::{Captures, Regex, RegexSet};
+use std::ops::Index;
+use std::sync::Mutex;
+
+use regex_automata::hybrid::dfa::{Cache, OverlappingState, DFA};
+use regex_automata::nfa::thompson;
+use regex_automata::util::captures::Captures as Slots;
+use regex_automata::{meta, Anchored, Input, MatchKind};
 
 use crate::dict::Dicts;
 use crate::span::Span;
-
 /// What a rule's handler sees.
 pub(crate) struct Env<'a> {
     pub text: &'a str,
@@ -37,6 +43,53 @@ pub(crate) struct Policy {
     pub min_age: u32,
 }
 
+/// One match of a rule with its capture groups, as a handler sees it.
+pub(crate) struct Captures<'h> {
+    text: &'h str,
+    slots: &'h Slots,
+}
+
+/// A matched group: byte offsets into the text.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Match<'h> {
+    text: &'h str,
+    start: usize,
+    end: usize,
+}
+
+impl<'h> Match<'h> {
+    pub(crate) fn start(&self) -> usize {
+        self.start
+    }
+    pub(crate) fn end(&self) -> usize {
+        self.end
+    }
+    pub(crate) fn as_str(&self) -> &'h str {
+        &self.text[self.start..self.end]
+    }
+}
+
+impl<'h> Captures<'h> {
+    /// Group `i` (0 is the whole match), if it took part in the match.
+    pub(crate) fn get(&self, i: usize) -> Option<Match<'h>> {
+        self.slots.get_group(i).map(|sp| Match {
+            text: self.text,
+            start: sp.start,
+            end: sp.end,
+        })
+    }
+}
+
+impl Index<usize> for Captures<'_> {
+    type Output = str;
+    fn index(&self, i: usize) -> &str {
+        match self.slots.get_group(i) {
+            Some(sp) => &self.text[sp.start..sp.end],
+            None => panic!("no group {i} in this match. This is a bug."),
+        }
+    }
+}
+
 /// A handler turns one regex match into zero or more candidate spans.
 pub(crate) type Handler = fn(&Captures<'_>, &Env<'_>, &mut Vec<Span>);
 
@@ -55,10 +108,38 @@ impl RuleDef {
     }
 }
 
+/// A compiled rule: the regex whose leftmost-first matches the handler sees, and a reverse
+/// lazy DFA (all match kinds, anchored) that finds the earliest start of any match ending
+/// at a given offset.
+struct Rule {
+    re: meta::Regex,
+    rev: DFA,
+    /// No match can be empty (the windows are built from non-empty matches).
+    nonempty: bool,
+    handler: Handler,
+}
+
+/// Per-thread search state of an [`Engine`].
+struct Caches {
+    fwd: Cache,
+    rev: Vec<Cache>,
+    re: Vec<meta::Cache>,
+    slots: Vec<Slots>,
+}
+
 /// The compiled regex rules.
+///
+/// One overlapping pass of a lazy DFA over every rule at once reports, per rule, every
+/// offset where some match of the rule ends (with any start). From each such end the rule's
+/// reverse DFA finds the earliest start of a match ending there, so every match of the rule
+/// lies inside one of these windows. Overlapping windows are merged, and the rule's regex
+/// then runs only inside the merged windows (look-around still sees the text outside), which
+/// gives exactly the matches of a search over the whole text: each match, and every
+/// alternative the leftmost-first search weighs against it, lies inside one window.
 pub(crate) struct Engine {
-    set: RegexSet,
-    rules: Vec<(Regex, Handler)>,
+    fwd: DFA,
+    rules: Vec<Rule>,
+    caches: Mutex<Vec<Caches>>,
 }
 
 impl Engine {
@@ -70,36 +151,155 @@ impl Engine {
         defs.extend(ids::rules());
         defs.extend(places::rules());
         // ASCII word boundaries and digits keep every rule inside the fast DFA engines
-        // (Unicode \b forces the slower NFA engines on non-ASCII text).
+        // (Unicode \b forces the slower NFA engines on non-ASCII text, and the lazy DFAs
+        // below cannot run it at all).
         for d in &mut defs {
             d.pattern = d
                 .pattern
                 .replace(r"\b", r"(?-u:\b)")
                 .replace(r"\d", "[0-9]");
         }
-        let set = RegexSet::new(defs.iter().map(|d| d.pattern.as_str()))
+        let fwd = DFA::builder()
+            .configure(DFA::config().match_kind(MatchKind::All))
+            .build_many(&defs.iter().map(|d| d.pattern.as_str()).collect::<Vec<_>>())
             .expect("built-in rules compile. This is a bug.");
         let rules = defs
             .into_iter()
             .map(|d| {
-                let re = Regex::new(&d.pattern).expect("built-in rule compiles. This is a bug.");
-                (re, d.handler)
+                let re =
+                    meta::Regex::new(&d.pattern).expect("built-in rule compiles. This is a bug.");
+                let rev = DFA::builder()
+                    .configure(DFA::config().match_kind(MatchKind::All))
+                    .thompson(thompson::Config::new().reverse(true))
+                    .build(&d.pattern)
+                    .expect("built-in rule compiles. This is a bug.");
+                let nonempty = regex_automata::util::syntax::parse(&d.pattern)
+                    .ok()
+                    .and_then(|h| h.properties().minimum_len())
+                    .is_some_and(|n| n > 0);
+                Rule {
+                    re,
+                    rev,
+                    nonempty,
+                    handler: d.handler,
+                }
             })
             .collect();
-        Engine { set, rules }
+        Engine {
+            fwd,
+            rules,
+            caches: Mutex::new(Vec::new()),
+        }
     }
 
-    /// Runs every rule that can match `env.text`, then the dictionary detectors.
+    fn caches(&self) -> Caches {
+        let pooled = self
+            .caches
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        pooled.unwrap_or_else(|| Caches {
+            fwd: self.fwd.create_cache(),
+            rev: self.rules.iter().map(|r| r.rev.create_cache()).collect(),
+            re: self.rules.iter().map(|r| r.re.create_cache()).collect(),
+            slots: self.rules.iter().map(|r| r.re.create_captures()).collect(),
+        })
+    }
+
+    /// Runs every rule over `env.text`, then the dictionary detectors.
     pub(crate) fn run(&self, env: &Env<'_>, out: &mut Vec<Span>) {
-        for i in self.set.matches(env.text).iter() {
-            let (re, handler) = &self.rules[i];
-            for caps in re.captures_iter(env.text) {
-                handler(&caps, env, out);
-            }
-        }
+        let mut caches = self.caches();
+        self.run_rules(env, &mut caches, out);
+        self.caches
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(caches);
         let toks = names::tokenize(env.text, env.lower);
         places::gazetteer(env, &toks, out);
         names::detect(env, &toks, out);
+    }
+
+    fn run_rules(&self, env: &Env<'_>, caches: &mut Caches, out: &mut Vec<Span>) {
+        let text = env.text;
+        // every offset where a match of each rule ends
+        let mut ends: Vec<Vec<usize>> = vec![Vec::new(); self.rules.len()];
+        let input = Input::new(text);
+        let mut state = OverlappingState::start();
+        let complete = loop {
+            if self
+                .fwd
+                .try_search_overlapping_fwd(&mut caches.fwd, &input, &mut state)
+                .is_err()
+            {
+                break false;
+            }
+            let Some(hm) = state.get_match() else {
+                break true;
+            };
+            let e = &mut ends[hm.pattern().as_usize()];
+            if e.last() != Some(&hm.offset()) {
+                e.push(hm.offset());
+            }
+        };
+        let mut windows: Vec<(usize, usize)> = Vec::new();
+        for (i, rule) in self.rules.iter().enumerate() {
+            windows.clear();
+            if complete && rule.nonempty {
+                if ends[i].is_empty() {
+                    continue;
+                }
+                for &e in &ends[i] {
+                    let rin = Input::new(text).range(..e).anchored(Anchored::Yes);
+                    match rule.rev.try_search_rev(&mut caches.rev[i], &rin) {
+                        Ok(Some(hm)) if hm.offset() < e => windows.push((hm.offset(), e)),
+                        // an empty match or an engine failure: search the whole text
+                        _ => {
+                            windows.clear();
+                            break;
+                        }
+                    }
+                }
+            }
+            if windows.is_empty() {
+                windows.push((0, text.len()));
+            } else {
+                windows.sort_unstable();
+                let mut merged = 0;
+                for k in 1..windows.len() {
+                    let (s, e) = windows[k];
+                    if s <= windows[merged].1 {
+                        windows[merged].1 = windows[merged].1.max(e);
+                    } else {
+                        merged += 1;
+                        windows[merged] = (s, e);
+                    }
+                }
+                windows.truncate(merged + 1);
+            }
+            let cache = &mut caches.re[i];
+            let slots = &mut caches.slots[i];
+            if windows.len() == 1 && windows[0] == (0, text.len()) {
+                // the regex's own iteration (it handles empty matches)
+                for caps in rule.re.captures_iter(text) {
+                    (rule.handler)(&Captures { text, slots: &caps }, env, out);
+                }
+                continue;
+            }
+            for &(s, e) in windows.iter() {
+                let mut at = s;
+                while at < e {
+                    rule.re
+                        .search_captures_with(cache, &Input::new(text).range(at..e), slots);
+                    let Some(m) = slots.get_match() else { break };
+                    (rule.handler)(&Captures { text, slots }, env, out);
+                    if m.end() == m.start() {
+                        // cannot happen: windows come only from non-empty matches
+                        break;
+                    }
+                    at = m.end();
+                }
+            }
+        }
     }
 }
 
@@ -227,24 +427,12 @@ mod profile {
         let iters = 5000;
         let t = Instant::now();
         for _ in 0..iters {
-            std::hint::black_box(engine.set.matches(short));
-        }
-        println!(
-            "short set: {:.1} us",
-            t.elapsed().as_secs_f64() * 1e6 / iters as f64
-        );
-        let t = Instant::now();
-        for _ in 0..iters {
             let mut out = Vec::new();
-            for i in engine.set.matches(short).iter() {
-                let (re, h) = &engine.rules[i];
-                for c in re.captures_iter(short) {
-                    h(&c, &senv, &mut out);
-                }
-            }
+            let mut caches = engine.caches();
+            engine.run_rules(&senv, &mut caches, &mut out);
         }
         println!(
-            "short set+rules: {:.1} us",
+            "short rules: {:.1} us",
             t.elapsed().as_secs_f64() * 1e6 / iters as f64
         );
         let t = Instant::now();
@@ -268,24 +456,32 @@ mod profile {
             t.elapsed().as_secs_f64() * 1e6 / iters as f64
         );
         let t = Instant::now();
-        let m = engine.set.matches(&text);
+        let mut out = Vec::new();
+        let mut caches = engine.caches();
+        engine.run_rules(&env, &mut caches, &mut out);
         println!(
-            "regexset: {:.1} MB/s ({} rules match)",
+            "rules: {:.1} MB/s ({} spans)",
             mb / t.elapsed().as_secs_f64(),
-            m.iter().count()
+            out.len()
         );
-        for (i, (re, h)) in engine.rules.iter().enumerate() {
+        for (i, r) in engine.rules.iter().enumerate() {
             let t = Instant::now();
             let mut out = Vec::new();
-            for c in re.captures_iter(&text) {
-                h(&c, &env, &mut out);
+            for c in r.re.captures_iter(&text) {
+                (r.handler)(
+                    &Captures {
+                        text: &text,
+                        slots: &c,
+                    },
+                    &env,
+                    &mut out,
+                );
             }
             let s = t.elapsed().as_secs_f64();
             println!(
-                "rule {i:2}: {:8.1} MB/s {:6} spans  {}",
+                "rule {i:2}: {:8.1} MB/s {:6} spans (whole-text scan)",
                 mb / s,
-                out.len(),
-                &re.as_str()[..re.as_str().len().min(60)]
+                out.len()
             );
         }
         let t = Instant::now();

@@ -2,9 +2,9 @@
 
 use std::sync::OnceLock;
 
-use regex::{Captures, Regex};
+use regex::Regex;
 
-use super::{boundary_after, boundary_before, word_before, Env, RuleDef};
+use super::{boundary_after, boundary_before, word_before, Captures, Env, RuleDef};
 use crate::dict::Place;
 use crate::kind::Kind;
 use crate::span::Span;
