@@ -497,3 +497,55 @@ mod profile {
         println!("names: {:.1} MB/s", mb / t.elapsed().as_secs_f64());
     }
 }
+
+#[cfg(test)]
+mod window_equivalence {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    /// The windowed search gives exactly the handler calls of whole-text scans.
+    fn check(text: &str) {
+        static ENGINE: OnceLock<Engine> = OnceLock::new();
+        let engine = ENGINE.get_or_init(Engine::new);
+        let lower = text.to_ascii_lowercase();
+        let policy = Policy {
+            bare_years: true,
+            states_and_countries: true,
+            min_age: 90,
+        };
+        let env = Env {
+            text,
+            lower: &lower,
+            dicts: Dicts::get(),
+            policy: &policy,
+        };
+        let mut fast = Vec::new();
+        let mut caches = engine.caches();
+        engine.run_rules(&env, &mut caches, &mut fast);
+        let mut slow = Vec::new();
+        for r in &engine.rules {
+            for c in r.re.captures_iter(text) {
+                (r.handler)(&Captures { text, slots: &c }, &env, &mut slow);
+            }
+        }
+        assert_eq!(fast, slow, "{text:?}");
+    }
+
+    #[test]
+    fn fixed_cases() {
+        check("");
+        check("MRN: 00482913, DOB 03/14/1952, seen at St. Mary's Hospital on Monday, Jan 3rd 2023; call 617-555-0143 or (617) 555 0199 ext. 12, SSN 123-45-6789.");
+        check("Account number is 12345678 and acct 4111 1111 1111 1111; IBAN GB82 WEST 1234 5698 7654 32; VIN 1HGCM82633A004352");
+        check("1234 Elm Street, Springfield, IL 62704\nP.O. Box 12\nUniversity of Chicago Medical Center");
+    }
+
+    proptest! {
+        #[test]
+        fn same_as_whole_text(
+            s in "([A-Z][a-z]{0,8}|[A-Z]{1,3}|[0-9]{1,5}|[ \n,./:#()\\-@']|St|Dr|Hospital|Medical Center|of|the|MRN|ID|Jan|March|Monday|Street|\\+1|é|www\\.|com){0,60}"
+        ) {
+            check(&s);
+        }
+    }
+}
