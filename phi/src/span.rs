@@ -110,7 +110,8 @@ pub fn char_offsets(text: &str, spans: &[Span]) -> Vec<Range<usize>> {
 /// then the earlier start, then the lower kind. Returns sorted, non-overlapping spans.
 pub(crate) fn resolve(mut cands: Vec<Span>) -> Vec<Span> {
     cands.retain(|s| !s.is_empty());
-    cands.sort_by(|a, b| {
+    // unstable is exact here: candidates equal under this order are identical
+    cands.sort_unstable_by(|a, b| {
         b.len()
             .cmp(&a.len())
             .then(b.score.total_cmp(&a.score))
