@@ -289,9 +289,19 @@ const LEX_MEDICAL_NOUN: u8 = 16;
 /// The cue lists above as one hashed lookup (a token is classified with one probe instead
 /// of a linear scan of every list).
 fn lex(word: &str) -> u8 {
-    static LEX: OnceLock<FMap<&'static str, u8>> = OnceLock::new();
-    let map = LEX.get_or_init(|| {
+    /// The lookup, plus per first byte a bit for each word length (63 for 63 and longer)
+    /// that some listed word has: most tokens are rejected without hashing.
+    struct Lex {
+        map: FMap<&'static str, u8>,
+        shape: [u64; 256],
+    }
+    fn bit(len: usize) -> u64 {
+        1 << len.min(63)
+    }
+    static LEX: OnceLock<Lex> = OnceLock::new();
+    let lx = LEX.get_or_init(|| {
         let mut m: FMap<&'static str, u8> = FMap::default();
+        let mut shape = [0u64; 256];
         for (list, flag) in [
             (TITLES, LEX_TITLE),
             (STRONG_CUES, LEX_STRONG),
@@ -301,11 +311,19 @@ fn lex(word: &str) -> u8 {
         ] {
             for w in list {
                 *m.entry(w).or_default() |= flag;
+                if let Some(&f) = w.as_bytes().first() {
+                    shape[usize::from(f)] |= bit(w.len());
+                }
             }
         }
-        m
+        Lex { map: m, shape }
     });
-    map.get(word).copied().unwrap_or(0)
+    if let Some(&f) = word.as_bytes().first() {
+        if lx.shape[usize::from(f)] & bit(word.len()) == 0 {
+            return 0;
+        }
+    }
+    lx.map.get(word).copied().unwrap_or(0)
 }
 
 fn is_title(lower: &str) -> bool {
