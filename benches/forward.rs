@@ -4,7 +4,7 @@
 //! `benches/pytorch_forward.py`. Results are recorded in `benches/README.md`.
 
 use candle_nn::{VarBuilder, VarMap};
-use clinfer::core::{Config, DType, Device, Model};
+use clinfer::core::{BatchLayout, Config, DType, Device, Model};
 use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
 
 const DISTILBERT_BASE: &str = r#"{"model_type": "distilbert", "vocab_size": 30522, "dim": 768,
@@ -44,8 +44,34 @@ fn forward(c: &mut Criterion) {
     group.finish();
 }
 
+/// A batch of 32 rows of mixed lengths (8 to 64 tokens, spread like SST-2 sentences) in the
+/// padded and the packed layout.
+fn mixed_lengths(c: &mut Criterion) {
+    let model = model();
+    let rows: Vec<Vec<u32>> = (0..32usize)
+        .map(|b| {
+            let len = 8 + (b * 37) % 57;
+            (0..len)
+                .map(|t| 1000 + ((b * 131 + t * 17) % 20000) as u32)
+                .collect()
+        })
+        .collect();
+    let refs: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
+    let mut group = c.benchmark_group("distilbert_base_mixed_lengths_cpu_f32");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(rows.len() as u64));
+    for layout in [BatchLayout::Padded, BatchLayout::Packed] {
+        group.bench_with_input(
+            BenchmarkId::new("batch32", format!("{layout:?}")),
+            &refs,
+            |b, refs| b.iter(|| model.logits_in(refs, layout).expect("forward")),
+        );
+    }
+    group.finish();
+}
+
 #[allow(missing_docs)]
 mod harness {
-    criterion::criterion_group!(benches, super::forward);
+    criterion::criterion_group!(benches, super::forward, super::mixed_lengths);
 }
 criterion_main!(harness::benches);

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use clinfer::core::{Classifier, DeviceSpec};
+use clinfer::core::{BatchLayout, Classifier, DeviceSpec};
 use clinfer::{ClassifyOptions, Pipeline};
 
 #[derive(Parser, Debug)]
@@ -46,6 +46,9 @@ struct Args {
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "cpu")]
     device: DeviceSpec,
+    /// Batch layout: auto (packed on the CPU), padded or packed.
+    #[arg(long, default_value = "auto")]
+    layout: BatchLayout,
     /// De-identify texts in the pipeline run.
     #[arg(long)]
     scrub: bool,
@@ -101,6 +104,7 @@ fn main() -> Result<(), String> {
         Classifier::builder()
             .model_dir(&args.model)
             .device(args.device)
+            .batch_layout(args.layout)
             .build()
             .map_err(|e| e.to_string())?,
     );

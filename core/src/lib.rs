@@ -34,7 +34,9 @@ pub mod models;
 pub mod tokenizer;
 pub mod weights;
 
-pub use classifier::{Classifier, ClassifierBuilder, Model, Prediction, DEFAULT_BATCH_SIZE};
+pub use classifier::{
+    BatchLayout, Classifier, ClassifierBuilder, Model, Prediction, DEFAULT_BATCH_SIZE,
+};
 pub use config::{Activation, Config, ProblemType};
 pub use device::{DTypeSpec, DeviceSpec};
 pub use error::{Error, Result};

@@ -2,11 +2,14 @@
 
 mod common;
 
-use clinfer_core::{DType, Device, Model};
+use clinfer_core::{BatchLayout, DType, Device, Model};
 use common::{fixture_cases, max_abs_diff, Reference};
 
 /// f32 on the CPU must match transformers to this absolute tolerance.
 const F32_TOLERANCE: f32 = 1e-4;
+
+/// Every layout a forward pass can take; each must give the same numbers.
+const LAYOUTS: [BatchLayout; 3] = [BatchLayout::Auto, BatchLayout::Padded, BatchLayout::Packed];
 
 fn as_slices(rows: &[Vec<u32>]) -> Vec<&[u32]> {
     rows.iter().map(Vec::as_slice).collect()
@@ -40,20 +43,25 @@ fn f32_cpu_logits_match_transformers() {
     for case in fixture_cases() {
         let reference = Reference::load(&case);
         let model = Model::from_dir(&case, &Device::Cpu, DType::F32).unwrap();
-        let padded = model.logits(&as_slices(&reference.rows())).unwrap();
-        let diff = max_abs_diff(&padded, &reference.logits);
-        assert!(
-            diff <= F32_TOLERANCE,
-            "{}: padded batch differs by {diff}",
-            case.display()
-        );
-        let full = model.logits(&as_slices(&reference.input_ids_full)).unwrap();
-        let diff = max_abs_diff(&full, &reference.logits_full);
-        assert!(
-            diff <= F32_TOLERANCE,
-            "{}: unpadded batch differs by {diff}",
-            case.display()
-        );
+        for layout in LAYOUTS {
+            let rows = reference.rows();
+            let padded = model.logits_in(&as_slices(&rows), layout).unwrap();
+            let diff = max_abs_diff(&padded, &reference.logits);
+            assert!(
+                diff <= F32_TOLERANCE,
+                "{} {layout:?}: batch of mixed lengths differs by {diff}",
+                case.display()
+            );
+            let full = model
+                .logits_in(&as_slices(&reference.input_ids_full), layout)
+                .unwrap();
+            let diff = max_abs_diff(&full, &reference.logits_full);
+            assert!(
+                diff <= F32_TOLERANCE,
+                "{} {layout:?}: batch of equal lengths differs by {diff}",
+                case.display()
+            );
+        }
         // The fixtures are meant to have logits of order one, so the tolerance means something.
         let scale = reference
             .logits
@@ -74,25 +82,29 @@ fn a_rows_logits_do_not_depend_on_its_batch() {
         let reference = Reference::load(&case);
         let model = Model::from_dir(&case, &Device::Cpu, DType::F32).unwrap();
         let rows = reference.rows();
-        let batched = model.logits(&as_slices(&rows)).unwrap();
-        for (i, row) in rows.iter().enumerate() {
-            let alone = model.logits(&[row.as_slice()]).unwrap();
-            let diff = max_abs_diff(&alone, &batched[i..=i]);
+        for layout in LAYOUTS {
+            let batched = model.logits_in(&as_slices(&rows), layout).unwrap();
+            for (i, row) in rows.iter().enumerate() {
+                let alone = model.logits_in(&[row.as_slice()], layout).unwrap();
+                let diff = max_abs_diff(&alone, &batched[i..=i]);
+                assert!(
+                    diff <= 1e-5,
+                    "{} {layout:?}: row {i} changes by {diff} when batched",
+                    case.display()
+                );
+            }
+            // And next to a much longer row than any in the fixture.
+            let long: Vec<u32> = (1..=60).collect();
+            let with_long = model
+                .logits_in(&[rows[2].as_slice(), &long], layout)
+                .unwrap();
+            let diff = max_abs_diff(&with_long[..1], &batched[2..=2]);
             assert!(
                 diff <= 1e-5,
-                "{}: row {i} changes by {diff} when batched",
+                "{} {layout:?}: row changes by {diff} beside a long row",
                 case.display()
             );
         }
-        // And next to a much longer row than any in the fixture.
-        let long: Vec<u32> = (1..=60).collect();
-        let with_long = model.logits(&[rows[2].as_slice(), &long]).unwrap();
-        let diff = max_abs_diff(&with_long[..1], &batched[2..=2]);
-        assert!(
-            diff <= 1e-5,
-            "{}: row changes by {diff} beside a long row",
-            case.display()
-        );
     }
 }
 
@@ -106,19 +118,26 @@ fn half_precision_compute_stays_close() {
         for case in fixture_cases() {
             let reference = Reference::load(&case);
             let model = Model::from_dir(&case, &Device::Cpu, dtype).unwrap();
-            let got = model.logits(&as_slices(&reference.rows())).unwrap();
-            let scale = reference
-                .logits
-                .iter()
-                .flatten()
-                .fold(1.0f32, |m, x| m.max(x.abs()));
-            let rel = max_abs_diff(&got, &reference.logits) / scale;
-            eprintln!("{} {dtype:?}: relative error {rel:.2e}", case.display());
-            assert!(
-                rel <= tolerance,
-                "{} {dtype:?}: relative error {rel}",
-                case.display()
-            );
+            for layout in [BatchLayout::Padded, BatchLayout::Packed] {
+                let got = model
+                    .logits_in(&as_slices(&reference.rows()), layout)
+                    .unwrap();
+                let scale = reference
+                    .logits
+                    .iter()
+                    .flatten()
+                    .fold(1.0f32, |m, x| m.max(x.abs()));
+                let rel = max_abs_diff(&got, &reference.logits) / scale;
+                eprintln!(
+                    "{} {dtype:?} {layout:?}: relative error {rel:.2e}",
+                    case.display()
+                );
+                assert!(
+                    rel <= tolerance,
+                    "{} {dtype:?} {layout:?}: relative error {rel}",
+                    case.display()
+                );
+            }
         }
     }
 }

@@ -73,6 +73,12 @@ impl Embeddings {
         let xs = words.broadcast_add(&positions)?;
         self.layer_norm.forward(&xs)
     }
+
+    /// Packed layout: `input_ids` and `positions` are `(tokens,)`; returns `(tokens, dim)`.
+    fn forward_packed(&self, input_ids: &Tensor, positions: &Tensor) -> Result<Tensor> {
+        let xs = (self.word.forward(input_ids)? + self.position.forward(positions)?)?;
+        self.layer_norm.forward(&xs)
+    }
 }
 
 /// Multi-head self-attention (`q_lin`, `k_lin`, `v_lin`, `out_lin`).
@@ -98,30 +104,96 @@ impl MultiHeadSelfAttention {
         })
     }
 
-    /// `bias` is `None` or an f32 tensor of shape `(batch, 1, 1, seq)`.
-    fn forward(&self, xs: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    /// Padded layout: `xs` is `(batch, seq, dim)`; `bias` is `None` or an f32 tensor of shape
+    /// `(batch, 1, 1, seq)`. With `cls_only` the queries are the first position of each row
+    /// only, and the result is `(batch, 1, dim)`.
+    fn forward(&self, xs: &Tensor, bias: Option<&Tensor>, cls_only: bool) -> Result<Tensor> {
         let (batch, seq, dim) = xs.dims3()?;
-        let heads = |t: Tensor| -> Result<Tensor> {
-            Ok(t.reshape((batch, seq, self.n_heads, self.head_dim))?
+        let heads = |t: Tensor, len: usize| -> Result<Tensor> {
+            Ok(t.reshape((batch, len, self.n_heads, self.head_dim))?
                 .transpose(1, 2)?
                 .contiguous()?)
         };
-        let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let q = heads((self.q_lin.forward(xs)? * scale)?)?;
-        let k = heads(self.k_lin.forward(xs)?)?;
-        let v = heads(self.v_lin.forward(xs)?)?;
-        let scores = q.matmul(&k.t()?)?.to_dtype(DType::F32)?;
-        let scores = match bias {
-            Some(bias) => scores.broadcast_add(bias)?,
-            None => scores,
+        let (queries, q_len) = if cls_only {
+            (xs.narrow(1, 0, 1)?.contiguous()?, 1)
+        } else {
+            (xs.clone(), seq)
         };
-        let weights = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(v.dtype())?;
-        let context = weights
-            .matmul(&v)?
+        let q = heads(self.query(&queries)?, q_len)?;
+        let k = heads(self.k_lin.forward(xs)?, seq)?;
+        let v = heads(self.v_lin.forward(xs)?, seq)?;
+        let context = attend(&q, &k, &v, bias)?
             .transpose(1, 2)?
-            .reshape((batch, seq, dim))?;
+            .reshape((batch, q_len, dim))?;
         Ok(self.out_lin.forward(&context)?)
     }
+
+    /// Packed layout: `xs` is `(tokens, dim)`, the rows' tokens one after another, and `rows`
+    /// holds each row's `(start, len)` in it. Attention runs row by row, so nothing is padded
+    /// and no bias is needed. With `cls_only` the queries are the first token of each row
+    /// only, and the result is `(rows, dim)`.
+    fn forward_packed(
+        &self,
+        xs: &Tensor,
+        rows: &[(usize, usize)],
+        cls_only: bool,
+    ) -> Result<Tensor> {
+        let dim = xs.dim(1)?;
+        let split = |t: &Tensor, start: usize, len: usize| -> Result<Tensor> {
+            Ok(t.narrow(0, start, len)?
+                .reshape((len, self.n_heads, self.head_dim))?
+                .transpose(0, 1)?
+                .contiguous()?)
+        };
+        let queries = if cls_only {
+            cls_rows(xs, rows)?
+        } else {
+            xs.clone()
+        };
+        let q = self.query(&queries)?;
+        let k = self.k_lin.forward(xs)?;
+        let v = self.v_lin.forward(xs)?;
+        let mut contexts = Vec::with_capacity(rows.len());
+        for (i, &(start, len)) in rows.iter().enumerate() {
+            let (q_start, q_len) = if cls_only { (i, 1) } else { (start, len) };
+            let qi = split(&q, q_start, q_len)?;
+            let ki = split(&k, start, len)?;
+            let vi = split(&v, start, len)?;
+            contexts.push(
+                attend(&qi, &ki, &vi, None)?
+                    .transpose(0, 1)?
+                    .reshape((q_len, dim))?,
+            );
+        }
+        let context = Tensor::cat(&contexts, 0)?;
+        Ok(self.out_lin.forward(&context)?)
+    }
+
+    /// The scaled query projection.
+    fn query(&self, xs: &Tensor) -> Result<Tensor> {
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        Ok((self.q_lin.forward(xs)? * scale)?)
+    }
+}
+
+/// Scaled dot-product attention over `(.., heads, q, head_dim)` queries and
+/// `(.., heads, k, head_dim)` keys and values (queries already scaled). The scores, the
+/// optional additive `bias` and the softmax are f32.
+fn attend(q: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    let scores = q.matmul(&k.t()?)?.to_dtype(DType::F32)?;
+    let scores = match bias {
+        Some(bias) => scores.broadcast_add(bias)?,
+        None => scores,
+    };
+    let weights = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(v.dtype())?;
+    Ok(weights.matmul(v)?)
+}
+
+/// The first token of each packed row, `(rows, dim)`.
+fn cls_rows(xs: &Tensor, rows: &[(usize, usize)]) -> Result<Tensor> {
+    let starts: Vec<u32> = rows.iter().map(|&(start, _)| start as u32).collect();
+    let starts = Tensor::from_vec(starts, rows.len(), xs.device())?;
+    Ok(xs.index_select(&starts, 0)?)
 }
 
 /// The position-wise feed-forward network (`lin1`, activation, `lin2`).
@@ -171,9 +243,37 @@ impl TransformerBlock {
         })
     }
 
-    fn forward(&self, xs: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
-        let attended = self.attention.forward(xs, bias)?;
-        let xs = self.sa_layer_norm.forward(&(attended + xs)?)?;
+    /// Padded layout (see [`MultiHeadSelfAttention::forward`]). With `cls_only` only the first
+    /// position of each row is computed (all positions still serve as keys and values).
+    fn forward(&self, xs: &Tensor, bias: Option<&Tensor>, cls_only: bool) -> Result<Tensor> {
+        let attended = self.attention.forward(xs, bias, cls_only)?;
+        let residual = if cls_only {
+            xs.narrow(1, 0, 1)?
+        } else {
+            xs.clone()
+        };
+        self.finish(&attended, &residual)
+    }
+
+    /// Packed layout (see [`MultiHeadSelfAttention::forward_packed`]).
+    fn forward_packed(
+        &self,
+        xs: &Tensor,
+        rows: &[(usize, usize)],
+        cls_only: bool,
+    ) -> Result<Tensor> {
+        let attended = self.attention.forward_packed(xs, rows, cls_only)?;
+        let residual = if cls_only {
+            cls_rows(xs, rows)?
+        } else {
+            xs.clone()
+        };
+        self.finish(&attended, &residual)
+    }
+
+    /// Residual, `sa_layer_norm`, FFN, residual, `output_layer_norm`.
+    fn finish(&self, attended: &Tensor, residual: &Tensor) -> Result<Tensor> {
+        let xs = self.sa_layer_norm.forward(&(attended + residual)?)?;
         let ffn = self.ffn.forward(&xs)?;
         self.output_layer_norm.forward(&(ffn + xs)?)
     }
@@ -210,7 +310,64 @@ impl DistilBertModel {
         let bias = attention_mask.map(attention_bias).transpose()?;
         let mut xs = self.embeddings.forward(input_ids)?;
         for layer in &self.layers {
-            xs = layer.forward(&xs, bias.as_ref())?;
+            xs = layer.forward(&xs, bias.as_ref(), false)?;
+        }
+        Ok(xs)
+    }
+
+    /// Returns the last hidden state of each row's first token (`[CLS]`), `(batch, dim)`.
+    ///
+    /// The same as the first position of [`DistilBertModel::forward`], but the last block
+    /// computes only that position (every position still serves as a key and value there).
+    ///
+    /// # Errors
+    /// Tensor shape or device errors.
+    pub fn forward_cls(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let bias = attention_mask.map(attention_bias).transpose()?;
+        let mut xs = self.embeddings.forward(input_ids)?;
+        let last = self.layers.len().saturating_sub(1);
+        for (i, layer) in self.layers.iter().enumerate() {
+            xs = layer.forward(&xs, bias.as_ref(), i == last)?;
+        }
+        if self.layers.is_empty() {
+            xs = xs.narrow(1, 0, 1)?;
+        }
+        Ok(xs.squeeze(1)?)
+    }
+
+    /// Returns the last hidden state of each row's first token, `(rows, dim)`, computed in the
+    /// packed layout: the rows' tokens are concatenated (no padding, no mask) for the linear
+    /// layers and attention runs row by row. It costs the tokens the rows hold, where the
+    /// padded layout costs the longest row times the number of rows.
+    ///
+    /// The rows must be non-empty and within `max_position_embeddings`
+    /// ([`crate::Model::logits`] checks this).
+    ///
+    /// # Errors
+    /// Tensor shape or device errors.
+    pub fn forward_packed_cls(&self, rows: &[&[u32]], device: &Device) -> Result<Tensor> {
+        let total: usize = rows.iter().map(|r| r.len()).sum();
+        let mut ids = Vec::with_capacity(total);
+        let mut positions = Vec::with_capacity(total);
+        let mut spans = Vec::with_capacity(rows.len());
+        for row in rows {
+            spans.push((ids.len(), row.len()));
+            ids.extend_from_slice(row);
+            positions.extend(0..row.len() as u32);
+        }
+        let ids = Tensor::from_vec(ids, total, device)?;
+        let positions = Tensor::from_vec(positions, total, device)?;
+        let mut xs = self.embeddings.forward_packed(&ids, &positions)?;
+        let last = self.layers.len().saturating_sub(1);
+        for (i, layer) in self.layers.iter().enumerate() {
+            xs = layer.forward_packed(&xs, &spans, i == last)?;
+        }
+        if self.layers.is_empty() {
+            xs = cls_rows(&xs, &spans)?;
         }
         Ok(xs)
     }
@@ -261,9 +418,24 @@ impl DistilBertForSequenceClassification {
     /// # Errors
     /// Tensor shape or device errors.
     pub fn forward(&self, input_ids: &Tensor, attention_mask: Option<&Tensor>) -> Result<Tensor> {
-        let hidden = self.distilbert.forward(input_ids, attention_mask)?;
-        let cls = hidden.narrow(1, 0, 1)?.squeeze(1)?;
-        let pooled = self.pre_classifier.forward(&cls)?.relu()?;
+        let cls = self.distilbert.forward_cls(input_ids, attention_mask)?;
+        self.head(&cls)
+    }
+
+    /// Computes logits, `(rows, num_labels)` in f32, for rows of token ids of any lengths in
+    /// the packed layout (see [`DistilBertModel::forward_packed_cls`]): no padding is computed.
+    /// Each row's logits equal those of [`Self::forward`] up to float rounding.
+    ///
+    /// # Errors
+    /// Tensor shape or device errors; ids outside the vocabulary.
+    pub fn forward_packed(&self, rows: &[&[u32]]) -> Result<Tensor> {
+        let cls = self.distilbert.forward_packed_cls(rows, &self.device)?;
+        self.head(&cls)
+    }
+
+    /// `pre_classifier` → ReLU → `classifier` on `(rows, dim)` `[CLS]` states.
+    fn head(&self, cls: &Tensor) -> Result<Tensor> {
+        let pooled = self.pre_classifier.forward(cls)?.relu()?;
         let logits = self.classifier.forward(&pooled)?;
         Ok(logits.to_dtype(DType::F32)?)
     }
