@@ -16,7 +16,8 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 VPY="$VENV/bin/python"
 "$VPY" -m pip install --quiet --upgrade pip
-"$VPY" -m pip install --quiet "maturin>=1.5,<2" pytest mypy fastapi uvicorn httpx PyJWT
+"$VPY" -m pip install --quiet "maturin>=1.5,<2" pytest mypy fastapi uvicorn httpx PyJWT \
+    prometheus_client cryptography
 
 WHEELS="$ROOT/target/wheels-py"
 rm -rf "$WHEELS"
