@@ -1,0 +1,123 @@
+"""Logging: the audit log (one JSON line per request, never any request text), the gateway's own
+logger, and the filter on uvicorn's access log (known routes only, no query strings)."""
+
+import datetime
+import json
+import logging
+import sys
+import uuid
+from dataclasses import dataclass, field
+from typing import Dict, Optional
+
+from fastapi import Request
+
+#: Routes this app serves; anything else is reported as "other" in metrics, audit and access log.
+KNOWN_ROUTES = frozenset(
+    {
+        "/v1/classify",
+        "/v1/deidentify",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+        "/openapi.json",
+    }
+)
+#: Probes and scrapes are counted in the HTTP metrics but not written to the audit log.
+UNAUDITED_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+SCOPE_KEY = "clinfer.audit"  # where the middleware leaves the request's AuditRecord in the scope
+
+log = logging.getLogger("clinfer.gateway")
+audit_log = logging.getLogger("clinfer.gateway.audit")
+
+
+@dataclass
+class AuditRecord:
+    """What the audit line of one request says. Handlers fill ``sub``, ``phi_counts``,
+    ``texts`` and ``error``; there is deliberately no field that could hold text."""
+
+    request_id: str
+    sub: Optional[str] = None
+    phi_counts: Dict[str, int] = field(default_factory=dict)
+    texts: int = 0
+    error: Optional[str] = None
+
+
+def audit_record(request: Request) -> AuditRecord:
+    rec = request.scope.get(SCOPE_KEY)
+    if isinstance(rec, AuditRecord):
+        return rec
+    rec = AuditRecord(request_id=str(uuid.uuid4()))
+    request.scope[SCOPE_KEY] = rec
+    return rec
+
+
+def route_label(path: str) -> str:
+    return path if path in KNOWN_ROUTES else "other"
+
+
+def open_audit_handler(destination: str) -> logging.Handler:
+    """Sends the audit lines to ``destination`` (a file to append to, or ``-``: stderr)."""
+    if destination == "-":
+        handler: logging.Handler = logging.StreamHandler(sys.stderr)
+    else:
+        handler = logging.FileHandler(destination, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    audit_log.addHandler(handler)
+    audit_log.setLevel(logging.INFO)
+    audit_log.propagate = False
+    return handler
+
+
+def close_audit_handler(handler: logging.Handler) -> None:
+    audit_log.removeHandler(handler)
+    handler.close()
+
+
+def write_audit_line(
+    record: AuditRecord, method: str, route: str, status: int, elapsed_s: float
+) -> None:
+    line = {
+        "ts": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
+        "request_id": record.request_id,
+        "sub": record.sub,
+        "method": method,
+        "route": route,
+        "status": status,
+        "texts": record.texts,
+        "phi_counts": record.phi_counts,
+        "error": record.error,
+        "latency_ms": round(elapsed_s * 1e3, 3),
+    }
+    audit_log.info(json.dumps(line, sort_keys=False))
+
+
+class AccessLogFilter(logging.Filter):
+    """Rewrites uvicorn's access-log path: query strings dropped, unknown paths shown as
+    ``<other>`` (a client could put anything in a URL)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            path = args[2].split("?", 1)[0]
+            record.args = (args[0], args[1], path if path in KNOWN_ROUTES else "<other>") + tuple(
+                args[3:]
+            )
+        return True
+
+
+def install_access_log_filter() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, AccessLogFilter) for f in access.filters):
+        access.addFilter(AccessLogFilter())
+
+
+def ensure_ops_logging() -> None:
+    if not log.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
