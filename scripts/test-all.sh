@@ -18,6 +18,10 @@ step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --features clinfer-core/hub -- -D warnings
 
 step "cargo test --workspace (unit, integration and doc tests; hub test against a local server)"
+# Property tests draw fixed cases here so that a CI result can be reproduced; a plain local
+# `cargo test` draws new random cases every run (and saves any failure it finds to
+# *.proptest-regressions, which every later run replays first).
+export PROPTEST_RNG_SEED="${PROPTEST_RNG_SEED:-20261126}"
 cargo test --workspace --features clinfer-core/hub
 
 step "cuda feature: compile and link without a GPU (GPU tests skip with a reason)"

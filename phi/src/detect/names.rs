@@ -605,6 +605,7 @@ pub(crate) fn detect<'a>(env: &Env<'a>, toks: &'a [Tok<'a>], out: &mut Vec<Span>
         toks,
     };
     let text = env.text;
+    let first_span = out.len();
     let n = toks.len();
     let mut i = 0;
     while i < n {
@@ -789,8 +790,20 @@ pub(crate) fn detect<'a>(env: &Env<'a>, toks: &'a [Tok<'a>], out: &mut Vec<Span>
                     }
                     k -= 1;
                 }
-                let first = k.wrapping_add(1);
+                let mut first = k.wrapping_add(1);
                 if count > 0 && first <= end_tok {
+                    // the inverted form "Okonkwo, Priya, MD": a surname before ", "
+                    if count <= 2 && first >= 1 {
+                        let p = &toks[first - 1];
+                        if &text[p.end..toks[first].start] == ", "
+                            && p.cap
+                            && !p.upper
+                            && p.name_end == p.end
+                            && ctx.surname_like(p, false)
+                        {
+                            first -= 1;
+                        }
+                    }
                     out.push(ctx.span(first, end_tok, 0.9));
                 }
             }
@@ -811,6 +824,49 @@ pub(crate) fn detect<'a>(env: &Env<'a>, toks: &'a [Tok<'a>], out: &mut Vec<Span>
             }
         }
         i += 1;
+    }
+    propagate(&ctx, first_span, out);
+}
+
+/// A surname found with strong evidence ("Dr. Okonkwo", "Okonkwo, Priya, MD") is the same
+/// person wherever else it appears capitalised in the note: "Okonkwo updated at 14:00".
+/// Only words that are neither dictionary words nor clinical terms spread, and not into
+/// eponyms ("Wells score").
+fn propagate(ctx: &Ctx<'_>, from: usize, out: &mut Vec<Span>) {
+    let text = ctx.text;
+    let mut known: Vec<&str> = Vec::new();
+    let mut covered: Vec<(usize, usize)> = Vec::new();
+    for s in out[from..].iter().filter(|s| s.kind == Kind::Name) {
+        covered.push((s.start, s.end));
+        if s.score < 0.85 {
+            continue;
+        }
+        // the tokens inside the span
+        let a = ctx.toks.partition_point(|t| t.start < s.start);
+        for t in ctx.toks[a..].iter().take_while(|t| t.end <= s.end) {
+            if t.lower.len() >= 3 && strong_surname(ctx, t) {
+                known.push(t.lower.as_ref());
+            }
+        }
+    }
+    if known.is_empty() {
+        return;
+    }
+    known.sort_unstable();
+    known.dedup();
+    covered.sort_unstable();
+    for t in ctx.toks {
+        if !t.cap || t.upper || known.binary_search(&t.lower.as_ref()).is_err() {
+            continue;
+        }
+        let k = covered.partition_point(|&(s, _)| s <= t.start);
+        if k > 0 && covered[k - 1].1 >= t.name_end {
+            continue;
+        }
+        if medical_noun_follows(text, t.name_end) {
+            continue;
+        }
+        out.push(Span::new(t.start, t.name_end, Kind::Name, 0.8));
     }
 }
 
