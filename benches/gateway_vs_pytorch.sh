@@ -6,7 +6,8 @@
 # Usage: benches/gateway_vs_pytorch.sh [MODEL_DIR]
 # Environment: PY_TORCH (a python with torch, transformers, fastapi, uvicorn),
 #   PY_CLINFER (a python with the clinfer wheel, fastapi, uvicorn, httpx, PyJWT, prometheus_client),
-#   REQUESTS (2000), CONCURRENCY (64). Prints one markdown row per server.
+#   REQUESTS (2000), CONCURRENCY (64). Prints one markdown row per server and, for the
+#   clinfer servers, the mean batch size read from their /metrics.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL="$(realpath "${1:-models/clinfer-demo-sst2}")"
@@ -26,6 +27,13 @@ wait_up() {
     sleep 0.2
   done
   echo "server on port $1 did not come up; its log:" >&2; cat "$LOGDIR"/*.log >&2; exit 1
+}
+
+# mean rows per forward pass, from the server's /metrics (warm-up requests included)
+mean_batch() {
+  curl -fs "http://127.0.0.1:$1/metrics" | awk '
+    /^clinfer_batcher_batch_size_sum / { s = $2 } /^clinfer_batcher_batch_size_count / { c = $2 }
+    END { if (c > 0) printf "  (%s: mean batch size %.1f rows over %d batches)\n", name, s / c, c }' name="$2"
 }
 
 load() {
@@ -49,11 +57,13 @@ CLINFER_MODEL_DIR="$MODEL" CLINFER_JWT_HS256_KEY="$KEY" CLINFER_AUDIT_LOG="$LOGD
   --log-level warning --no-access-log >"$LOGDIR/gateway.log" 2>&1 &
 PID=$!; wait_up 8102
 load 8102 "clinfer FastAPI gateway (JWT, PHI scrub, batching, audit log)" --hs256-key "$KEY"
+mean_batch 8102 gateway
 stop
 
 target/release/examples/axum_server --model "$MODEL" --addr 127.0.0.1:8103 \
   >"$LOGDIR/axum.log" 2>&1 &
 PID=$!; wait_up 8103
 load 8103 "clinfer axum_server (Rust; PHI scrub, batching)"
+mean_batch 8103 axum_server
 stop
 rm -rf "$LOGDIR"
