@@ -206,10 +206,11 @@ impl Engine {
         })
     }
 
-    /// Runs every rule over `env.text`, then the dictionary detectors.
-    pub(crate) fn run(&self, env: &Env<'_>, out: &mut Vec<Span>) {
+    /// Runs every rule over `env.text`, then the dictionary detectors; returns what the
+    /// rules examined.
+    pub(crate) fn run(&self, env: &Env<'_>, out: &mut Vec<Span>) -> Work {
         let mut caches = self.caches();
-        self.run_rules(env, &mut caches, out);
+        let work = self.run_rules(env, &mut caches, out);
         self.caches
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -217,12 +218,16 @@ impl Engine {
         let toks = names::tokenize(env.text, env.lower);
         places::gazetteer(env, &toks, out);
         names::detect(env, &toks, out);
+        work
     }
 
-    fn run_rules(&self, env: &Env<'_>, caches: &mut Caches, out: &mut Vec<Span>) {
+    fn run_rules(&self, env: &Env<'_>, caches: &mut Caches, out: &mut Vec<Span>) -> Work {
         let text = env.text;
-        // every offset where a match of each rule ends
-        let mut ends: Vec<Vec<usize>> = vec![Vec::new(); self.rules.len()];
+        let budget = reverse_budget(text.len());
+        let mut work = Work::default();
+        // every offset where a match of each rule ends; a rule with more ends than its
+        // reverse-scan budget is searched whole (`None`) without recording them
+        let mut ends: Vec<Option<Vec<usize>>> = vec![Some(Vec::new()); self.rules.len()];
         let input = Input::new(text);
         let mut state = OverlappingState::start();
         let complete = loop {
@@ -236,29 +241,38 @@ impl Engine {
             let Some(hm) = state.get_match() else {
                 break true;
             };
-            let e = &mut ends[hm.pattern().as_usize()];
-            if e.last() != Some(&hm.offset()) {
-                e.push(hm.offset());
+            let slot = &mut ends[hm.pattern().as_usize()];
+            if let Some(e) = slot {
+                if e.last() != Some(&hm.offset()) {
+                    if e.len() >= budget {
+                        *slot = None;
+                    } else {
+                        e.push(hm.offset());
+                    }
+                }
             }
         };
+        work.forward_bytes = text.len();
         let mut windows: Vec<(usize, usize)> = Vec::new();
         for (i, rule) in self.rules.iter().enumerate() {
             windows.clear();
-            if complete && rule.nonempty {
-                if ends[i].is_empty() {
+            if let (true, true, Some(ends)) = (complete, rule.nonempty, &ends[i]) {
+                if ends.is_empty() {
                     continue;
                 }
-                for &e in &ends[i] {
-                    let rin = Input::new(text).range(..e).anchored(Anchored::Yes);
-                    match rule.rev.try_search_rev(&mut caches.rev[i], &rin) {
-                        Ok(Some(hm)) if hm.offset() < e => windows.push((hm.offset(), e)),
-                        // an empty match or an engine failure: search the whole text
+                let mut left = budget;
+                for &e in ends {
+                    match rev_scan(&rule.rev, &mut caches.rev[i], text, e, &mut left) {
+                        Ok(Some(s)) if s < e => windows.push((s, e)),
+                        // an empty match, a scan over budget or an engine failure: search
+                        // the whole text
                         _ => {
                             windows.clear();
                             break;
                         }
                     }
                 }
+                work.reverse_bytes += budget - left;
             }
             if windows.is_empty() {
                 windows.push((0, text.len()));
@@ -279,6 +293,8 @@ impl Engine {
             let cache = &mut caches.re[i];
             let slots = &mut caches.slots[i];
             if windows.len() == 1 && windows[0] == (0, text.len()) {
+                work.whole_text_rules += 1;
+                work.window_bytes += text.len();
                 // the regex's own iteration (it handles empty matches)
                 for caps in rule.re.captures_iter(text) {
                     (rule.handler)(&Captures { text, slots: &caps }, env, out);
@@ -286,6 +302,7 @@ impl Engine {
                 continue;
             }
             for &(s, e) in windows.iter() {
+                work.window_bytes += e - s;
                 let mut at = s;
                 while at < e {
                     rule.re
@@ -300,7 +317,84 @@ impl Engine {
                 }
             }
         }
+        work
     }
+}
+
+/// What one run of the rules examined, for the worst-case tests: every figure is at most a
+/// constant times the input length.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Work {
+    /// Bytes read by the one forward pass over all rules.
+    pub forward_bytes: usize,
+    /// Bytes stepped by the reverse scans (at most [`reverse_budget`] per rule).
+    pub reverse_bytes: usize,
+    /// Bytes of text the rules' regexes searched (windows, or the whole text).
+    pub window_bytes: usize,
+    /// Rules searched over the whole text.
+    pub whole_text_rules: usize,
+}
+
+/// Bytes the reverse scans of one rule may step on a text of `len` bytes before the rule
+/// falls back to one search of the whole text: linear in the text, so the window search
+/// never costs more than a few whole-text passes.
+pub(crate) fn reverse_budget(len: usize) -> usize {
+    len.saturating_mul(4).saturating_add(4096)
+}
+
+/// Why a reverse scan stopped without an answer.
+#[derive(Debug)]
+enum RevStop {
+    /// The rule's budget ran out.
+    Budget,
+    /// The lazy DFA gave up (its cache was cleared too often) or quit.
+    Engine,
+}
+
+/// The earliest start of a match of the rule ending exactly at `e` (the reverse DFA is
+/// anchored at `e`), found by stepping the reverse lazy DFA one byte at a time; every byte
+/// stepped is taken from `budget`. `Ok(None)`: no match ends at `e`.
+fn rev_scan(
+    dfa: &DFA,
+    cache: &mut Cache,
+    text: &str,
+    e: usize,
+    budget: &mut usize,
+) -> Result<Option<usize>, RevStop> {
+    let bytes = text.as_bytes();
+    let input = Input::new(text).range(..e).anchored(Anchored::Yes);
+    let mut sid = dfa
+        .start_state_reverse(cache, &input)
+        .map_err(|_| RevStop::Engine)?;
+    let mut found = None;
+    let mut at = e;
+    while at > 0 {
+        if *budget == 0 {
+            return Err(RevStop::Budget);
+        }
+        *budget -= 1;
+        at -= 1;
+        sid = dfa
+            .next_state(cache, sid, bytes[at])
+            .map_err(|_| RevStop::Engine)?;
+        if sid.is_tagged() {
+            if sid.is_match() {
+                // matches are reported one byte late: this one starts after `at`
+                found = Some(at + 1);
+            } else if sid.is_dead() {
+                return Ok(found);
+            } else if sid.is_quit() {
+                return Err(RevStop::Engine);
+            }
+        }
+    }
+    sid = dfa
+        .next_eoi_state(cache, sid)
+        .map_err(|_| RevStop::Engine)?;
+    if sid.is_match() {
+        found = Some(0);
+    }
+    Ok(found)
 }
 
 /// The largest char boundary `<= i`.
@@ -549,3 +643,6 @@ mod window_equivalence {
         }
     }
 }
+
+#[cfg(test)]
+mod worst_case;
