@@ -35,4 +35,5 @@ pub use backend::ClassifierBackend;
 pub use error::{Error, Result};
 pub use pipeline::{
     Classification, ClassifyOptions, Pipeline, PipelineBuilder, Timings, DEFAULT_MAX_INPUT_BYTES,
+    REDACTION_HEADROOM,
 };

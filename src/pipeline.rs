@@ -21,6 +21,11 @@ use crate::error::{Error, Result};
 /// Default largest accepted input, in bytes (checked before scrubbing and tokenizing).
 pub const DEFAULT_MAX_INPUT_BYTES: usize = 1 << 20;
 
+/// How much larger than its input a de-identified text may be when it reaches the
+/// tokenizer: a tag such as `[NAME]` can replace a one-letter name. The tokenizer of a
+/// pipeline that loads its own model accepts `max_input_bytes` times this.
+pub const REDACTION_HEADROOM: usize = 8;
+
 /// Per-call options for [`Pipeline::classify`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClassifyOptions {
@@ -648,7 +653,15 @@ impl PipelineBuilder {
         self
     }
 
-    /// Largest accepted text in bytes, checked first (default 1 MiB).
+    /// Largest accepted text in bytes (default 1 MiB): the one input limit of the pipeline.
+    ///
+    /// It is checked first, before any work, and pushed down: the default scrubber gets the
+    /// same limit, and the tokenizer of a model loaded by [`PipelineBuilder::model_dir`]
+    /// accepts [`REDACTION_HEADROOM`] times it (the de-identified text it sees may be longer
+    /// than the input). [`PipelineBuilder::build`] rejects a [`PipelineBuilder::scrubber`] or
+    /// [`PipelineBuilder::classifier`] whose own limit is lower, so no input under this
+    /// limit fails later on size. Every stage is linear in the input (see `clinfer-phi`'s
+    /// worst-case section), so this limit bounds the time one request can take.
     pub fn max_input_bytes(mut self, bytes: usize) -> Self {
         self.max_input_bytes = bytes;
         self
@@ -693,22 +706,41 @@ impl PipelineBuilder {
                 let Some(dir) = self.model_dir else {
                     return bad("no model given: call model_dir() or classifier()");
                 };
+                let tokenizer_limit = if self.scrub {
+                    self.max_input_bytes.saturating_mul(REDACTION_HEADROOM)
+                } else {
+                    self.max_input_bytes
+                };
                 let mut b = Classifier::builder()
                     .model_dir(dir)
                     .device(self.device)
                     .truncation(Truncation::Truncate)
                     .batch_size(self.max_batch_size)
-                    .max_input_bytes(self.max_input_bytes);
+                    .max_input_bytes(tokenizer_limit);
                 if let Some(n) = self.max_length {
                     b = b.max_length(n);
                 }
                 Arc::new(b.build().map_err(|e| Error::ModelLoad(e.to_string()))?)
             }
         };
+        let limit = self.max_input_bytes;
+        if classifier.tokenizer().max_input_bytes() < limit {
+            return bad(&format!(
+                "the classifier's tokenizer accepts {} bytes, less than the pipeline's max_input_bytes ({limit}): set the limit once, on the pipeline",
+                classifier.tokenizer().max_input_bytes()
+            ));
+        }
         let scrub = if self.scrub {
             let scrubber = match self.scrubber {
+                Some(s) if s.max_input_bytes() < limit => {
+                    return bad(&format!(
+                        "the scrubber accepts {} bytes, less than the pipeline's max_input_bytes ({limit}): set the limit once, on the pipeline",
+                        s.max_input_bytes()
+                    ));
+                }
                 Some(s) => s,
                 None => Scrubber::builder()
+                    .max_input_bytes(limit)
                     .build()
                     .map_err(|e| Error::ModelLoad(e.to_string()))?,
             };

@@ -231,3 +231,62 @@ fn builder_validates() {
         .expect_err("missing model");
     assert!(matches!(err, Error::ModelLoad(_)), "{err:?}");
 }
+
+/// The bundled demo model: always in the repository, so these tests never skip.
+fn demo_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/clinfer-demo-sst2")
+}
+
+#[test]
+fn one_input_limit_is_set_on_the_pipeline_and_pushed_down() {
+    use clinfer::phi::Scrubber;
+    // components whose own limit is lower than the pipeline's are refused at build time
+    let small = Scrubber::builder()
+        .max_input_bytes(1024)
+        .build()
+        .expect("scrubber builds");
+    let err = Pipeline::builder()
+        .model_dir(demo_dir())
+        .scrubber(small)
+        .max_input_bytes(4096)
+        .build()
+        .expect_err("a scrubber with a lower limit is refused");
+    assert!(err.to_string().contains("max_input_bytes"), "{err}");
+    let narrow = Classifier::builder()
+        .model_dir(demo_dir())
+        .max_input_bytes(1000)
+        .build()
+        .expect("classifier builds");
+    let err = Pipeline::builder()
+        .classifier(Arc::new(narrow))
+        .max_input_bytes(4096)
+        .build()
+        .expect_err("a classifier with a lower limit is refused");
+    assert!(err.to_string().contains("max_input_bytes"), "{err}");
+
+    // a text just under the limit whose de-identified form is longer than the input (a
+    // tag replaces each two-letter name) still reaches the model
+    let limit = 16 * 1024;
+    let pipeline = Pipeline::builder()
+        .model_dir(demo_dir())
+        .max_input_bytes(limit)
+        .build()
+        .expect("pipeline builds");
+    let unit = "Seen by Dr. Al. ";
+    let text = unit.repeat(limit / unit.len());
+    assert!(text.len() <= limit);
+    let out = pipeline
+        .classify_blocking(&text, ClassifyOptions::default())
+        .expect("an input under the limit is classified");
+    let redacted = out.redacted.as_deref().expect("scrubbed");
+    assert!(redacted.len() > text.len(), "redaction grew the text");
+    assert!(!redacted.contains("Al."), "names redacted");
+    // one byte over the limit is refused before any work, with sizes only
+    let over = "a".repeat(limit + 1);
+    let err = pipeline
+        .classify_blocking(&over, ClassifyOptions::default())
+        .expect_err("over the limit");
+    assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+    assert!(err.to_string().contains(&limit.to_string()), "{err}");
+    assert!(pipeline.shutdown_blocking(Duration::from_secs(5)));
+}

@@ -142,6 +142,12 @@ impl Tokenizer {
         self
     }
 
+    /// The per-input byte limit checked before tokenization.
+    #[must_use]
+    pub fn max_input_bytes(&self) -> usize {
+        self.max_input_bytes
+    }
+
     /// The longest encoding produced, special tokens included.
     #[must_use]
     pub fn max_length(&self) -> usize {

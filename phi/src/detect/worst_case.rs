@@ -85,3 +85,14 @@ fn prose_stays_windowed() {
     assert_eq!(w.whole_text_rules, 0, "{w:?}");
     assert!(w.reverse_bytes < text.len() * 2, "{w:?}");
 }
+
+/// Prints the work of every shape: `cargo test --release -p clinfer-phi --lib print_work -- --ignored --nocapture`.
+#[test]
+#[ignore = "diagnostic aid, not a test"]
+fn print_work() {
+    let engine = Engine::new();
+    for shape in hostile::SHAPES {
+        let t = shape.build(1 << 20);
+        println!("{:20} {:?}", shape.name, work(&engine, &t));
+    }
+}
