@@ -40,6 +40,34 @@ struct Args {
     /// Slowest accepted rate on large cases, seconds per MB (either path).
     #[arg(long, default_value_t = 2.0)]
     max_s_per_mb: f64,
+    /// Instead of the random search, print both paths' seconds per MB on every fixed hostile
+    /// shape (`phi/tests/support/hostile.rs`) at 1, 2 and 4 MiB.
+    #[arg(long)]
+    shapes: bool,
+}
+
+#[path = "../phi/tests/support/hostile.rs"]
+mod hostile;
+
+/// One timed run of `f`, in seconds.
+fn timed<T>(f: impl FnOnce() -> T) -> f64 {
+    let t = Instant::now();
+    std::hint::black_box(f());
+    t.elapsed().as_secs_f64()
+}
+
+fn print_shapes(scrubber: &Scrubber, tokenizer: &Tokenizer) {
+    println!("shape                 scrubber s/MB (1, 2, 4 MiB)   tokenizer s/MB (1, 2, 4 MiB)");
+    for shape in hostile::SHAPES {
+        let (mut sc, mut tk) = (String::new(), String::new());
+        for mb in [1usize, 2, 4] {
+            let text = shape.build(mb << 20);
+            let size = text.len() as f64 / 1e6;
+            sc += &format!(" {:7.3}", timed(|| scrubber.analyze(&text)) / size);
+            tk += &format!(" {:7.3}", timed(|| tokenizer.encode(&text)) / size);
+        }
+        println!("{:20} {sc}       {tk}", shape.name);
+    }
 }
 
 const FRAGMENTS: &[&str] = &[
@@ -170,6 +198,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if args.shapes {
+        print_shapes(&scrubber, &tokenizer);
+        return ExitCode::SUCCESS;
+    }
     let ops = Operators::tag();
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let (mut cases, mut large, mut bytes, mut failures) = (0u64, 0u64, 0usize, 0u64);

@@ -13,6 +13,34 @@ use crate::error::{Error, Result};
 /// Default cap on the size of one input, checked before tokenization: 4 MiB.
 pub const DEFAULT_MAX_INPUT_BYTES: usize = 4 << 20;
 
+/// Tokens beyond `max_length` that a truncating prefix must yield before its encoding is
+/// taken for the whole text's (see `Tokenizer::encode`): the tokens at the cut may differ
+/// from the whole text's, and this many are never among the kept ones.
+const PREFIX_MARGIN_TOKENS: usize = 32;
+
+/// Real (not special) tokens of an encoding and its overflowing parts.
+fn real_tokens(e: &tokenizers::Encoding) -> usize {
+    let own = e
+        .get_special_tokens_mask()
+        .iter()
+        .filter(|&&m| m == 0)
+        .count();
+    own + e.get_overflowing().iter().map(real_tokens).sum::<usize>()
+}
+
+/// The offset of the first white space character at or after byte `at` (rounded up to a
+/// char boundary), if any.
+fn whitespace_at_or_after(text: &str, at: usize) -> Option<usize> {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at += 1;
+    }
+    text[at..]
+        .char_indices()
+        .find(|(_, c)| c.is_whitespace())
+        .map(|(k, _)| at + k)
+}
+
 /// What to do with an input that has more tokens than `max_length`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Truncation {
@@ -183,11 +211,20 @@ impl Tokenizer {
         for (index, text) in texts.iter().enumerate() {
             self.check_size(index, text)?;
         }
-        match self.inner.encode_batch_fast(texts.to_vec(), true) {
+        // long texts start from their first truncating prefix, as in `encode`
+        let first: Vec<&str> = texts.iter().map(|t| self.first_prefix(t)).collect();
+        let need = self.max_length.saturating_add(PREFIX_MARGIN_TOKENS);
+        match self.inner.encode_batch_fast(first.clone(), true) {
             Ok(encodings) => encodings
                 .into_iter()
                 .enumerate()
-                .map(|(index, e)| self.finish(index, e))
+                .map(|(index, e)| {
+                    if first[index].len() < texts[index].len() && real_tokens(&e) < need {
+                        self.encode_at(index, texts[index])
+                    } else {
+                        self.finish(index, e)
+                    }
+                })
                 .collect(),
             // The batch call does not say which input failed: find it.
             Err(_) => texts
@@ -211,14 +248,58 @@ impl Tokenizer {
 
     fn encode_at(&self, index: usize, text: &str) -> Result<Encoding> {
         self.check_size(index, text)?;
-        let encoding = self
-            .inner
-            .encode_fast(text, true)
-            .map_err(|e| Error::Tokenize {
-                index,
-                message: e.to_string(),
-            })?;
+        let (encoding, _) = self.encode_counted(text);
+        let encoding = encoding.map_err(|e| Error::Tokenize {
+            index,
+            message: e.to_string(),
+        })?;
         self.finish(index, encoding)
+    }
+
+    /// Encodes `text`, in truncate mode only as long a prefix of it as the kept tokens need;
+    /// also returns how many bytes were handed to the tokenizer in all (for the tests that
+    /// count work).
+    ///
+    /// `tokenizers` encodes the whole text before truncating, so a 1 MB input costs the same
+    /// as a 1 MB document although 512 tokens are kept. Here a prefix ending before a white
+    /// space character is encoded first, starting at 16 bytes per kept token and growing
+    /// four-fold; once the prefix yields [`PREFIX_MARGIN_TOKENS`] more tokens than are kept,
+    /// its truncated encoding is the whole text's: pre-tokenizers split at white space, so
+    /// the text after the cut can only change the last tokens of the prefix, which are
+    /// dropped. A text without white space after the first prefix is encoded whole. Work is
+    /// at most about 4/3 of one whole-text encoding, and usually a few KB.
+    /// The first prefix `encode_counted` tries: the whole text unless it is truncating and
+    /// the text is long.
+    fn first_prefix<'t>(&self, text: &'t str) -> &'t str {
+        let want = self.max_length.saturating_mul(16).max(4096);
+        if self.truncation != Truncation::Truncate || want >= text.len() {
+            return text;
+        }
+        whitespace_at_or_after(text, want).map_or(text, |cut| &text[..cut])
+    }
+
+    fn encode_counted(&self, text: &str) -> (tokenizers::Result<tokenizers::Encoding>, usize) {
+        if self.truncation == Truncation::Truncate {
+            let need = self.max_length.saturating_add(PREFIX_MARGIN_TOKENS);
+            let mut want = self.max_length.saturating_mul(16).max(4096);
+            let mut spent = 0usize;
+            while want < text.len() {
+                let Some(cut) = whitespace_at_or_after(text, want) else {
+                    break;
+                };
+                let prefix = match self.inner.encode_fast(&text[..cut], true) {
+                    Ok(e) => e,
+                    Err(e) => return (Err(e), spent + cut),
+                };
+                spent += cut;
+                if real_tokens(&prefix) >= need {
+                    return (Ok(prefix), spent);
+                }
+                want = want.saturating_mul(4);
+            }
+            return (self.inner.encode_fast(text, true), spent + text.len());
+        }
+        (self.inner.encode_fast(text, true), text.len())
     }
 
     fn finish(&self, index: usize, encoding: tokenizers::Encoding) -> Result<Encoding> {
@@ -243,5 +324,166 @@ impl Tokenizer {
             ids: encoding.get_ids().to_vec(),
             truncated,
         })
+    }
+}
+
+#[cfg(test)]
+mod prefix_tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// The bundled demo model's WordPiece tokenizer (in the workspace root's `models/`).
+    fn demo(max_length: usize) -> Tokenizer {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../models/clinfer-demo-sst2/tokenizer.json");
+        Tokenizer::from_file(&path, max_length, Truncation::Truncate)
+            .expect("the demo tokenizer loads")
+            .with_max_input_bytes(64 << 20)
+    }
+
+    /// The whole-text encoding, truncated by `tokenizers` itself.
+    fn whole(t: &Tokenizer, text: &str) -> Encoding {
+        let e = t.inner.encode_fast(text, true).expect("encodes");
+        t.finish(0, e).expect("not empty")
+    }
+
+    fn texts() -> Vec<String> {
+        let prose = "Pt seen on the ward today, alert and oriented; BP 132/84, HR 88. Wife at bedside, questions answered. ";
+        vec![
+            prose.repeat(400),
+            "word ".repeat(20_000),
+            format!("{}{}", "x".repeat(9000), " tail words".repeat(3000)),
+            format!("{} {}", "a@".repeat(10_000), "end ".repeat(2000)),
+            "\u{75c5}\u{4eba} \u{e9}t\u{e9} ".repeat(5000),
+            "short text".to_owned(),
+            "a".repeat(100_000),
+            format!("{}\n\n\t{}", "punct!?,. ".repeat(3000), "more ".repeat(100)),
+        ]
+    }
+
+    #[test]
+    fn prefix_encoding_equals_the_whole_text_encoding() {
+        for max_length in [16, 128, 512] {
+            let t = demo(max_length);
+            for text in texts() {
+                assert_eq!(
+                    t.encode(&text).expect("encodes"),
+                    whole(&t, &text),
+                    "max_length {max_length}, text of {} bytes",
+                    text.len()
+                );
+                let batch = t.encode_batch(&[&text, "ok"]).expect("encodes");
+                assert_eq!(batch[0], whole(&t, &text));
+            }
+        }
+    }
+
+    /// Counts work, not time: a 4 MiB text with spaces costs a few KB of tokenization,
+    /// whatever its length; one without spaces is encoded once, whole.
+    #[test]
+    fn long_texts_encode_a_bounded_prefix() {
+        let t = demo(512);
+        for mb in [1usize, 4] {
+            let text = "Smith MRN 1234 ".repeat((mb << 20) / 15);
+            let (e, spent) = t.encode_counted(&text);
+            assert!(e.is_ok());
+            assert!(
+                spent <= 64 << 10,
+                "{spent} bytes encoded for {} bytes",
+                text.len()
+            );
+            let run = "a@".repeat((mb << 20) / 2);
+            let (_, spent) = t.encode_counted(&run);
+            assert!(spent <= run.len() + (64 << 10), "{spent} for {}", run.len());
+        }
+    }
+}
+
+#[cfg(test)]
+mod prefix_properties {
+    use super::*;
+    use proptest::prelude::*;
+    use std::path::PathBuf;
+    use std::sync::OnceLock;
+
+    /// The demo tokenizer and, where `../shared` is present, the teacher's (required in CI).
+    fn tokenizers() -> &'static [Tokenizer] {
+        static T: OnceLock<Vec<Tokenizer>> = OnceLock::new();
+        T.get_or_init(|| {
+            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+            let mut paths = vec![root.join("../models/clinfer-demo-sst2/tokenizer.json")];
+            let teacher = root.join("../../shared/models/teacher-minilm-sst2/tokenizer.json");
+            if teacher.is_file() {
+                paths.push(teacher);
+            } else if std::env::var_os("CI").is_some() {
+                panic!("{} is missing (required under CI)", teacher.display());
+            } else {
+                eprintln!("note: {} absent; demo tokenizer only", teacher.display());
+            }
+            paths
+                .iter()
+                .flat_map(|p| {
+                    [16, 64].map(|n| {
+                        Tokenizer::from_file(p, n, Truncation::Truncate)
+                            .expect("tokenizer loads")
+                            .with_max_input_bytes(64 << 20)
+                    })
+                })
+                .collect()
+        })
+    }
+
+    const FRAGMENTS: &[&str] = &[
+        "word",
+        "Smith",
+        "MRN",
+        "1234",
+        "3/14",
+        " ",
+        "  ",
+        "\n",
+        "\t",
+        "\u{a0}",
+        "\u{3000}",
+        ".",
+        ",",
+        "!?",
+        "@",
+        "#",
+        "'s",
+        "-",
+        "\u{e9}",
+        "e\u{301}",
+        "\u{75c5}",
+        "\u{1f600}",
+        "[CLS]",
+        "[SEP]",
+        "[UNK]",
+        "unbelievable",
+        "hyperlipidemia",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn prefix_encoding_equals_whole_text_encoding(
+            parts in prop::collection::vec((0..FRAGMENTS.len(), 1usize..40), 200..2000),
+            long_word in 0usize..300,
+        ) {
+            let mut text = "y".repeat(long_word);
+            for (i, n) in parts {
+                for _ in 0..n.min(8) {
+                    text.push_str(FRAGMENTS[i]);
+                }
+                if n > 30 {
+                    text.push(' ');
+                }
+            }
+            for t in tokenizers() {
+                let whole = t.inner.encode_fast(text.as_str(), true).expect("encodes");
+                let whole = t.finish(0, whole);
+                prop_assert_eq!(t.encode(&text).ok(), whole.ok());
+            }
+        }
     }
 }
