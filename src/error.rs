@@ -57,12 +57,24 @@ impl Error {
     /// when the request was part of a `classify_many` call).
     pub(crate) fn from_core_input(e: &clinfer_core::Error) -> Self {
         use clinfer_core::Error as C;
+        // the core numbers inputs within its own call (always 0 here): the pipeline adds
+        // the caller's index (`text N: ...`), so the reasons below carry none
         match e {
-            C::EmptyInput { .. }
-            | C::InputTooLarge { .. }
-            | C::TooManyTokens { .. }
-            | C::Tokenize { .. }
-            | C::InvalidIds(_) => Error::InvalidInput(e.to_string()),
+            C::EmptyInput { .. } => {
+                Error::InvalidInput("the text is empty after normalisation".to_owned())
+            }
+            C::InputTooLarge { bytes, limit, .. } => Error::InvalidInput(format!(
+                "the text reaches the tokenizer with {bytes} bytes, over its limit of {limit} bytes"
+            )),
+            C::TooManyTokens {
+                tokens, max_length, ..
+            } => Error::InvalidInput(format!(
+                "the text has {tokens} tokens, over max_length {max_length} (strict mode)"
+            )),
+            C::Tokenize { message, .. } => {
+                Error::InvalidInput(format!("tokenization failed: {message}"))
+            }
+            C::InvalidIds(_) => Error::InvalidInput(e.to_string()),
             _ => Error::Internal(e.to_string()),
         }
     }

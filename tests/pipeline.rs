@@ -193,6 +193,10 @@ fn bad_inputs_are_invalid_and_errors_hold_no_phi() {
         .classify_many_blocking(&["a fine film", ""], ClassifyOptions::default())
         .expect_err("the empty text fails the call");
     assert!(err.to_string().contains("text 1"), "{err}");
+    assert!(
+        !err.to_string().contains("input 0"),
+        "one index, the caller's: {err}"
+    );
     let metrics = pipeline.metrics();
     assert!(metrics.contains("outcome=\"invalid_input\""), "{metrics}");
     assert!(!metrics.contains(CANARY_PHONE));

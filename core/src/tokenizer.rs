@@ -28,16 +28,17 @@ fn real_tokens(e: &tokenizers::Encoding) -> usize {
     own + e.get_overflowing().iter().map(real_tokens).sum::<usize>()
 }
 
-/// The offset of the first white space character at or after byte `at` (rounded up to a
-/// char boundary), if any.
-fn whitespace_at_or_after(text: &str, at: usize) -> Option<usize> {
+/// The offset of the first character at or after byte `at` (rounded up to a char
+/// boundary) that the pre-tokenizer always splits before: white space, and with `punct`
+/// (BERT's pre-tokenizer, which isolates every punctuation character) ASCII punctuation.
+fn split_point_at_or_after(text: &str, at: usize, punct: bool) -> Option<usize> {
     let mut at = at.min(text.len());
     while !text.is_char_boundary(at) {
         at += 1;
     }
     text[at..]
         .char_indices()
-        .find(|(_, c)| c.is_whitespace())
+        .find(|(_, c)| c.is_whitespace() || (punct && c.is_ascii_punctuation()))
         .map(|(k, _)| at + k)
 }
 
@@ -103,6 +104,8 @@ pub struct Tokenizer {
     max_length: usize,
     truncation: Truncation,
     max_input_bytes: usize,
+    /// The pre-tokenizer is BERT's, which splits before every punctuation character.
+    punct_splits: bool,
 }
 
 impl Tokenizer {
@@ -155,11 +158,16 @@ impl Tokenizer {
         inner
             .with_truncation(params)
             .map_err(|e| Error::InvalidConfig(format!("truncation: {e}")))?;
+        let punct_splits = matches!(
+            inner.get_pre_tokenizer(),
+            Some(tokenizers::PreTokenizerWrapper::BertPreTokenizer(_))
+        );
         Ok(Self {
             inner,
             max_length,
             truncation,
             max_input_bytes: DEFAULT_MAX_INPUT_BYTES,
+            punct_splits,
         })
     }
 
@@ -262,11 +270,12 @@ impl Tokenizer {
     ///
     /// `tokenizers` encodes the whole text before truncating, so a 1 MB input costs the same
     /// as a 1 MB document although 512 tokens are kept. Here a prefix ending before a white
-    /// space character is encoded first, starting at 16 bytes per kept token and growing
+    /// space character (or, with BERT's pre-tokenizer, before ASCII punctuation) is encoded
+    /// first, starting at 16 bytes per kept token and growing
     /// four-fold; once the prefix yields [`PREFIX_MARGIN_TOKENS`] more tokens than are kept,
     /// its truncated encoding is the whole text's: pre-tokenizers split at white space, so
     /// the text after the cut can only change the last tokens of the prefix, which are
-    /// dropped. A text without white space after the first prefix is encoded whole. Work is
+    /// dropped. A text without such a split point after the first prefix is encoded whole. Work is
     /// at most about 4/3 of one whole-text encoding, and usually a few KB.
     /// The first prefix `encode_counted` tries: the whole text unless it is truncating and
     /// the text is long.
@@ -275,7 +284,7 @@ impl Tokenizer {
         if self.truncation != Truncation::Truncate || want >= text.len() {
             return text;
         }
-        whitespace_at_or_after(text, want).map_or(text, |cut| &text[..cut])
+        split_point_at_or_after(text, want, self.punct_splits).map_or(text, |cut| &text[..cut])
     }
 
     fn encode_counted(&self, text: &str) -> (tokenizers::Result<tokenizers::Encoding>, usize) {
@@ -284,7 +293,7 @@ impl Tokenizer {
             let mut want = self.max_length.saturating_mul(16).max(4096);
             let mut spent = 0usize;
             while want < text.len() {
-                let Some(cut) = whitespace_at_or_after(text, want) else {
+                let Some(cut) = split_point_at_or_after(text, want, self.punct_splits) else {
                     break;
                 };
                 let prefix = match self.inner.encode_fast(&text[..cut], true) {
@@ -358,6 +367,10 @@ mod prefix_tests {
             "short text".to_owned(),
             "a".repeat(100_000),
             format!("{}\n\n\t{}", "punct!?,. ".repeat(3000), "more ".repeat(100)),
+            "!".repeat(100_000),
+            "a.".repeat(50_000),
+            format!("{}[CLS][SEP]{}", "x@".repeat(3000), "[UNK]".repeat(3000)),
+            format!("{}{}", "\u{e9}\u{301}!".repeat(4000), "'s".repeat(3000)),
         ]
     }
 
@@ -392,9 +405,22 @@ mod prefix_tests {
                 "{spent} bytes encoded for {} bytes",
                 text.len()
             );
-            let run = "a@".repeat((mb << 20) / 2);
-            let (_, spent) = t.encode_counted(&run);
-            assert!(spent <= run.len() + (64 << 10), "{spent} for {}", run.len());
+            // BERT's pre-tokenizer isolates punctuation: a punctuation-dense run is cut too
+            assert!(t.punct_splits);
+            for unit in ["a@", ".", "1/2/", "!?"] {
+                let run = unit.repeat((mb << 20) / unit.len());
+                let (e, spent) = t.encode_counted(&run);
+                assert!(e.is_ok());
+                assert!(spent <= 64 << 10, "{unit:?}: {spent} for {}", run.len());
+            }
+            // one word without any split point is encoded whole, once
+            let word = "a".repeat(mb << 20);
+            let (_, spent) = t.encode_counted(&word);
+            assert!(
+                spent <= word.len() + (64 << 10),
+                "{spent} for {}",
+                word.len()
+            );
         }
     }
 }

@@ -539,7 +539,8 @@ impl Ctx<'_> {
     }
 
     fn blocked(&self, t: &Tok<'_>) -> bool {
-        self.d.is_medical(&t.lower)
+        is_identifier_cue(&t.lower)
+            || self.d.is_medical(&t.lower)
             || self.d.clinical_caps.contains(t.lower.as_ref())
             || super::dates::is_month_or_day(&t.lower)
     }
@@ -595,6 +596,17 @@ impl Ctx<'_> {
         }
         Span::new(a.start, end, Kind::Name, score)
     }
+}
+
+/// Single-word cues that introduce another identifier ("John Smith MRN 99887766"): they
+/// never belong to the name before them, nor start one.
+const IDENTIFIER_CUES: &[&str] = &[
+    "acct", "cell", "dob", "dea", "email", "ext", "fax", "fin", "id", "mrn", "npi", "pager", "ph",
+    "phone", "ssn", "tel", "zip",
+];
+
+fn is_identifier_cue(lower: &str) -> bool {
+    IDENTIFIER_CUES.contains(&lower)
 }
 
 /// Finds person names.
