@@ -147,18 +147,36 @@ mod tests {
     }
 
     #[test]
-    fn auto_always_yields_a_device_and_cpu_dtype_is_f32() {
+    fn auto_always_yields_a_device_and_its_default_dtype() {
         let device = DeviceSpec::Auto.resolve().unwrap();
-        if device.is_cpu() {
-            assert_eq!(DTypeSpec::Auto.resolve(&device), DType::F32);
-        }
+        let expected = if device.is_cuda() {
+            DType::F16
+        } else {
+            assert!(device.is_cpu(), "auto gives CUDA or the CPU");
+            DType::F32
+        };
+        assert_eq!(DTypeSpec::Auto.resolve(&device), expected);
+        // an explicit dtype is kept on any device
+        assert_eq!(DTypeSpec::BF16.resolve(&device), DType::BF16);
     }
 
     #[test]
-    fn cuda_without_gpu_is_a_clear_error() {
-        if let Err(e) = DeviceSpec::Cuda(0).resolve() {
-            assert!(matches!(e, Error::Device(_)));
-            assert!(e.to_string().contains("CUDA"));
+    fn cuda_resolves_or_is_a_clear_error() {
+        match DeviceSpec::Cuda(0).resolve() {
+            // a build with `cuda` on a machine with a GPU
+            Ok(device) => {
+                assert!(cfg!(feature = "cuda"), "CUDA without the cuda feature");
+                assert!(device.is_cuda());
+            }
+            Err(e) => {
+                assert!(matches!(e, Error::Device(_)), "{e:?}");
+                assert!(e.to_string().contains("CUDA"), "{e}");
+            }
+        }
+        // without the feature there is never a CUDA device
+        if !cfg!(feature = "cuda") {
+            assert!(DeviceSpec::Cuda(0).resolve().is_err());
+            assert!(DeviceSpec::Auto.resolve().unwrap().is_cpu());
         }
     }
 }
