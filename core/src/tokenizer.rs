@@ -277,10 +277,15 @@ impl Tokenizer {
     /// the text after the cut can only change the last tokens of the prefix, which are
     /// dropped. A text without such a split point after the first prefix is encoded whole. Work is
     /// at most about 4/3 of one whole-text encoding, and usually a few KB.
+    /// Bytes of the first truncating prefix: 16 per kept token, at least 4 KiB.
+    fn first_prefix_bytes(&self) -> usize {
+        self.max_length.saturating_mul(16).max(4096)
+    }
+
     /// The first prefix `encode_counted` tries: the whole text unless it is truncating and
     /// the text is long.
     fn first_prefix<'t>(&self, text: &'t str) -> &'t str {
-        let want = self.max_length.saturating_mul(16).max(4096);
+        let want = self.first_prefix_bytes();
         if self.truncation != Truncation::Truncate || want >= text.len() {
             return text;
         }
@@ -290,7 +295,7 @@ impl Tokenizer {
     fn encode_counted(&self, text: &str) -> (tokenizers::Result<tokenizers::Encoding>, usize) {
         if self.truncation == Truncation::Truncate {
             let need = self.max_length.saturating_add(PREFIX_MARGIN_TOKENS);
-            let mut want = self.max_length.saturating_mul(16).max(4096);
+            let mut want = self.first_prefix_bytes();
             let mut spent = 0usize;
             while want < text.len() {
                 let Some(cut) = split_point_at_or_after(text, want, self.punct_splits) else {

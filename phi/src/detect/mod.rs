@@ -602,27 +602,18 @@ mod window_equivalence {
     fn check(text: &str) {
         static ENGINE: OnceLock<Engine> = OnceLock::new();
         let engine = ENGINE.get_or_init(Engine::new);
-        let lower = text.to_ascii_lowercase();
-        let policy = Policy {
-            bare_years: true,
-            states_and_countries: true,
-            min_age: 90,
-        };
-        let env = Env {
-            text,
-            lower: &lower,
-            dicts: Dicts::get(),
-            policy: &policy,
-        };
-        let mut fast = Vec::new();
-        let mut caches = engine.caches();
-        engine.run_rules(&env, &mut caches, &mut fast);
-        let mut slow = Vec::new();
-        for r in &engine.rules {
-            for c in r.re.captures_iter(text) {
-                (r.handler)(&Captures { text, slots: &c }, &env, &mut slow);
+        let (fast, slow) = with_test_env(text, |env| {
+            let mut fast = Vec::new();
+            let mut caches = engine.caches();
+            engine.run_rules(env, &mut caches, &mut fast);
+            let mut slow = Vec::new();
+            for r in &engine.rules {
+                for c in r.re.captures_iter(text) {
+                    (r.handler)(&Captures { text, slots: &c }, env, &mut slow);
+                }
             }
-        }
+            (fast, slow)
+        });
         assert_eq!(fast, slow, "{text:?}");
     }
 
@@ -642,6 +633,23 @@ mod window_equivalence {
             check(&s);
         }
     }
+}
+
+/// Runs `f` with an [`Env`] over `text` under the test policy (every detector on).
+#[cfg(test)]
+fn with_test_env<R>(text: &str, f: impl FnOnce(&Env<'_>) -> R) -> R {
+    let lower = text.to_ascii_lowercase();
+    let policy = Policy {
+        bare_years: true,
+        states_and_countries: true,
+        min_age: 90,
+    };
+    f(&Env {
+        text,
+        lower: &lower,
+        dicts: Dicts::get(),
+        policy: &policy,
+    })
 }
 
 #[cfg(test)]

@@ -5,20 +5,7 @@ use super::*;
 mod hostile;
 
 fn work(engine: &Engine, text: &str) -> Work {
-    let lower = text.to_ascii_lowercase();
-    let policy = Policy {
-        bare_years: true,
-        states_and_countries: true,
-        min_age: 90,
-    };
-    let env = Env {
-        text,
-        lower: &lower,
-        dicts: Dicts::get(),
-        policy: &policy,
-    };
-    let mut out = Vec::new();
-    engine.run(&env, &mut out)
+    with_test_env(text, |env| engine.run(env, &mut Vec::new()))
 }
 
 fn total(w: Work) -> usize {
@@ -79,7 +66,7 @@ fn long_url_runs_fall_back_to_one_whole_text_search() {
 #[test]
 fn prose_stays_windowed() {
     let engine = Engine::new();
-    let para = "Seen by Dr. Alvarez on 03/14/2023 at Riverside Medical Center. Pt's wife Maria (555-201-3344) at bedside; MRN 00482913. BP 132/84, HR 88, 5/5 strength. ";
+    let para = "Seen by Dr. Alvarez on 03/14/2023 at Riverside Medical Center. Pt's wife Quenby (555-201-3344) at bedside; MRN 00482913. BP 132/84, HR 88, 5/5 strength. ";
     let text = para.repeat(400);
     let w = work(&engine, &text);
     assert_eq!(w.whole_text_rules, 0, "{w:?}");
