@@ -1,15 +1,28 @@
 //! Scores the scrubber on the ASQ-PHI dev set, the overlapping types of presidio's synthetic
-//! set, and the crate's own synthetic clinical notes.
+//! set, the crate's own synthetic clinical notes, the PhysioNet deid dev notes (beside
+//! deid.pl's output on them) and, for false positives, the SST-2 dev sentences.
 //!
-//! Run from the workspace root: `cargo run --release -p clinfer-phi --example evaluate`.
+//! Run from the workspace root: `cargo run --release -p clinfer-phi --example evaluate`,
+//! optionally with set names (`asq`, `presidio`, `synth`, `physionet_dev`, `sst2`; all when
+//! none is given) and `--verbose` / `-v` for misses and false positives (these print data
+//! text: keep the output out of the repository).
 //! Matching is by span overlap: a gold span is recalled when any predicted span overlaps it
 //! ("any" recall; "typed" recall also needs a compatible kind); a predicted span is correct
 //! when it overlaps a gold span. Predicted spans over gold spans of types outside the
 //! comparison (presidio's TITLE, NRP, AGE) count neither way. Hard negatives are ASQ queries
 //! without PHI; their share with any predicted span is reported.
-//! The data is read from `../shared/data/phi` (relative to the workspace root); a set that is
+//! `physionet_dev` is scored by `tests/support/physionet.rs` exactly as
+//! `../shared/tools/score_physionet.py score` scores `examples/deidentify`'s output (code-point
+//! offsets, gold `DateYear` not counted in recall, no-PHI notes flagged); its three scorer
+//! lines are printed as the script prints them, for ours and for deid.pl (`deidpl.phi`).
+//! `sst2` reports the share of SST-2 dev sentences (movie reviews, no PHI) with any span.
+//! The data is read from `../shared/data` (relative to the workspace root); a set that is
 //! missing is skipped with a message.
 
+#[path = "../tests/support/physionet.rs"]
+mod physionet;
+#[path = "../tests/support/sst2.rs"]
+mod sst2;
 #[path = "../tests/support/synth.rs"]
 mod synth;
 
@@ -342,6 +355,157 @@ fn dump(verbose: bool, score: &Score) {
     }
 }
 
+/// `found/total (recall)` of one gold kind, or `-` when the report lacks the kind.
+fn kind_cell(r: &physionet::Report, kind: &str) -> String {
+    r.kind(kind).map_or_else(
+        || "-".to_owned(),
+        |k| format!("{}/{} ({:.3})", k.found, k.total, r.kind_recall(kind)),
+    )
+}
+
+fn physionet_dev(s: &Scrubber, verbose: bool) {
+    let dir = physionet::default_dir();
+    let notes = match physionet::load_notes(&dir) {
+        Ok(n) => n,
+        Err(e) => {
+            println!("skipping PhysioNet dev: {e}");
+            return;
+        }
+    };
+    let t0 = Instant::now();
+    let outs = physionet::predict(s, &notes).expect("dev notes are small");
+    let elapsed = t0.elapsed().as_secs_f64();
+    let ours = physionet::score(&notes, &outs).expect("our output names the set's notes");
+    let deidpl = physionet::load_deidpl(&dir).and_then(|o| physionet::score(&notes, &o));
+    let bytes: usize = notes.iter().map(|n| n.text.len()).sum();
+    println!("\n### PhysioNet deid dev (physionet_dev, score_physionet.py rules)\n");
+    println!(
+        "{} notes, {} gold spans ({} counted: all but {}), {} notes without PHI\n",
+        notes.len(),
+        notes.iter().map(|n| n.gold.len()).sum::<usize>(),
+        ours.total,
+        physionet::UNCOUNTED_KIND,
+        ours.negatives
+    );
+    let d = deidpl.as_ref().ok();
+    let cell = |f: &dyn Fn(&physionet::Report) -> String| d.map_or_else(|| "-".to_owned(), f);
+    println!("| | clinfer-phi | deid.pl |");
+    println!("|---|---:|---:|");
+    println!(
+        "| recall (counted) | {}/{} = **{:.4}** | {} |",
+        ours.found,
+        ours.total,
+        ours.recall(),
+        cell(&|r| format!("{}/{} = {:.4}", r.found, r.total, r.recall()))
+    );
+    println!(
+        "| precision | {}/{} = **{:.4}** | {} |",
+        ours.correct_pred,
+        ours.predicted,
+        ours.precision(),
+        cell(&|r| format!("{}/{} = {:.4}", r.correct_pred, r.predicted, r.precision()))
+    );
+    println!(
+        "| no-PHI notes flagged | {}/{} = **{:.4}** | {} |",
+        ours.negatives_flagged,
+        ours.negatives,
+        ours.no_phi_flagged(),
+        cell(&|r| format!(
+            "{}/{} = {:.4}",
+            r.negatives_flagged,
+            r.negatives,
+            r.no_phi_flagged()
+        ))
+    );
+    for k in &ours.kinds {
+        let note = if k.kind == physionet::UNCOUNTED_KIND {
+            " (not counted)"
+        } else {
+            ""
+        };
+        println!(
+            "| {}{note} | {} | {} |",
+            k.kind,
+            kind_cell(&ours, &k.kind),
+            cell(&|r| kind_cell(r, &k.kind))
+        );
+    }
+    println!(
+        "\n(analyze, one thread: {:.0} KB/s)\n",
+        bytes as f64 / 1024.0 / elapsed
+    );
+    println!("score_physionet.py score, ours:\n{}", ours.scorer_lines());
+    match &deidpl {
+        Ok(r) => println!("score_physionet.py score --deidpl:\n{}", r.scorer_lines()),
+        Err(e) => println!("deid.pl not scored: {e}"),
+    }
+    if verbose {
+        println!("misses:");
+        for m in &ours.misses {
+            let text = &notes[m.note].text;
+            let (a, b) = (
+                char_to_byte(text, m.gold.start),
+                char_to_byte(text, m.gold.end),
+            );
+            println!(
+                "  {} {}: {:?} in {:?}",
+                notes[m.note].key,
+                m.gold.kind,
+                &text[a..b.max(a)],
+                context(text, a, b.max(a))
+            );
+        }
+        println!("\nfalse positives (text × count):");
+        for (t, n) in &ours.false_positives {
+            println!("  {}×{n}", physionet::py_repr(t));
+        }
+    }
+}
+
+fn sst2_dev(s: &Scrubber, verbose: bool) {
+    let path = sst2::default_path();
+    let sentences = match sst2::load(&path) {
+        Ok(v) => v,
+        Err(e) => {
+            println!("skipping SST-2 dev: {e}");
+            return;
+        }
+    };
+    let flagged = sst2::flagged(s, &sentences).expect("sentences are small");
+    println!("\n### SST-2 dev (movie reviews, no PHI)\n");
+    println!(
+        "sentences with any span: {}/{} = {:.4} ({:.2}%)",
+        flagged.len(),
+        sentences.len(),
+        flagged.len() as f64 / sentences.len() as f64,
+        100.0 * flagged.len() as f64 / sentences.len() as f64
+    );
+    if verbose {
+        let mut texts: BTreeMap<(String, Kind), usize> = BTreeMap::new();
+        println!("\nflagged sentences:");
+        for &i in &flagged {
+            let text = &sentences[i];
+            let spans = s.analyze(text).expect("sentences are small");
+            let marks: Vec<String> = spans
+                .iter()
+                .map(|sp| format!("{}: {:?}", sp.kind, &text[sp.range()]))
+                .collect();
+            for sp in &spans {
+                *texts
+                    .entry((text[sp.range()].to_owned(), sp.kind))
+                    .or_default() += 1;
+            }
+            println!("  [{}] in {:?}", marks.join(", "), text);
+        }
+        let mut top: Vec<_> = texts.into_iter().collect();
+        top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        println!("\ntop flagged texts:");
+        for ((t, k), n) in top.iter().take(30) {
+            println!("  {k}: {t:?}×{n}");
+        }
+    }
+}
+
 fn main() -> Result<(), clinfer_phi::Error> {
     let verbose = std::env::args().any(|a| a == "--verbose" || a == "-v");
     let which: Vec<String> = std::env::args()
@@ -363,6 +527,12 @@ fn main() -> Result<(), clinfer_phi::Error> {
     }
     if want("synth") {
         synthetic(&s, verbose);
+    }
+    if want("physionet_dev") {
+        physionet_dev(&s, verbose);
+    }
+    if want("sst2") {
+        sst2_dev(&s, verbose);
     }
     Ok(())
 }

@@ -214,6 +214,11 @@ fn numeric(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
     if !ok {
         return;
     }
+    // "10/5/40%" vent settings, "PS 12/5/40"
+    let t = env.text.as_bytes();
+    if t.get(m.end()) == Some(&b'%') || measure_context(env.text, m.start(), m.end()) {
+        return;
+    }
     // "1.2.23" next to other dotted numbers (versions, IPs) is not a date
     if s1 == "." {
         let t = env.text.as_bytes();
@@ -288,26 +293,236 @@ const DATE_CUES: &[&str] = &[
     "sun",
 ];
 
+/// Days in `month` (1-12), allowing February 29.
+fn days_in(month: u32) -> u32 {
+    match month {
+        2 => 29,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Words that make a nearby "a/b" a measurement, a score or a setting, not a month and
+/// day: vitals ("BP 5/7"), ventilator settings ("CPAP/PS 10/5"), strength and scales
+/// ("grips 4/5", "pain 6/10").
+const MEASURE_WORDS: &[&str] = &[
+    "bp",
+    "sbp",
+    "dbp",
+    "nbp",
+    "abp",
+    "map",
+    "cvp",
+    "pap",
+    "pad",
+    "pas",
+    "peep",
+    "ps",
+    "psv",
+    "ips",
+    "cpap",
+    "bipap",
+    "ipap",
+    "epap",
+    "imv",
+    "simv",
+    "tv",
+    "vt",
+    "rr",
+    "fio2",
+    "vent",
+    "settings",
+    "setting",
+    "mode",
+    "flowby",
+    "ratio",
+    "ie",
+    "strength",
+    "strengths",
+    "grip",
+    "grips",
+    "motor",
+    "power",
+    "gcs",
+    "score",
+    "scale",
+    "apgar",
+    "rated",
+    "rates",
+    "rating",
+    "pain",
+    "cp",
+    "discomfort",
+    "ha",
+    "headache",
+    "murmur",
+    "sem",
+    "co",
+    "ci",
+    "x",
+    "q",
+];
+
+/// Cue words strong enough to make even a common fraction a date: "on 1/2", "since 3/4".
+const STRONG_DATE_CUES: &[&str] = &[
+    "on", "since", "dated", "until", "till", "dos", "date", "dob", "born", "thru", "through",
+];
+
+/// Unit and noun words after which "a/b" is a quantity: "1/2 tab", "2/6 murmur", "7/3 shift".
+const QUANTITY_FOLLOWS: &[&str] = &[
+    "mg",
+    "mcg",
+    "gm",
+    "g",
+    "ml",
+    "cc",
+    "l",
+    "liter",
+    "liters",
+    "tab",
+    "tabs",
+    "tablet",
+    "tablets",
+    "cap",
+    "caps",
+    "pill",
+    "pills",
+    "unit",
+    "units",
+    "u",
+    "dose",
+    "doses",
+    "amp",
+    "amps",
+    "strength",
+    "str",
+    "ns",
+    "nss",
+    "cup",
+    "cups",
+    "gallon",
+    "glass",
+    "can",
+    "cans",
+    "bottle",
+    "inch",
+    "in",
+    "cm",
+    "mm",
+    "kg",
+    "lb",
+    "lbs",
+    "x",
+    "times",
+    "murmur",
+    "sem",
+    "hsm",
+    "systolic",
+    "diastolic",
+    "holosystolic",
+    "shift",
+    "hr",
+    "hrs",
+    "hour",
+    "hours",
+    "min",
+    "mins",
+    "minutes",
+    "day",
+    "days",
+    "wk",
+    "wks",
+    "week",
+    "weeks",
+    "pain",
+    "scale",
+    "grips",
+    "power",
+    "of",
+    "way",
+    "ways",
+    "assist",
+    "assistance",
+    "lobe",
+    "lobes",
+    "peep",
+    "ps",
+    "psv",
+    "cpap",
+    "bipap",
+    "ips",
+    "fio2",
+    "mode",
+];
+
+/// Up to `n` ASCII words before `pos` on the same clause (stops at a line break, ';' or a
+/// sentence-ending '.'), lower-cased, nearest last.
+fn clause_words_before(text: &str, pos: usize, n: usize) -> Vec<String> {
+    let b = super::before(text, pos, 48);
+    let clause = b.rsplit(['\n', ';']).next().unwrap_or("");
+    let clause = match clause.rfind(". ") {
+        Some(k) => &clause[k + 2..],
+        None => clause,
+    };
+    let mut w: Vec<String> = clause
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let k = w.len().saturating_sub(n);
+    w.drain(..k);
+    w
+}
+
+/// The first ASCII word after `pos` (after spaces), lower-cased.
+fn word_after(text: &str, pos: usize) -> String {
+    super::after(text, pos, 16)
+        .trim_start_matches([' ', '\t'])
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect()
+}
+
+/// Whether "a/b" (or "a/b/c") at `start..end` sits among measurement words.
+fn measure_context(text: &str, start: usize, end: usize) -> bool {
+    clause_words_before(text, start, 3)
+        .iter()
+        .any(|w| MEASURE_WORDS.contains(&w.as_str()))
+        || QUANTITY_FOLLOWS.contains(&word_after(text, end).as_str())
+}
+
 fn month_day_numeric(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
     let m = c.get(0).expect("group 0. This is a bug.");
     let (a, b) = (num(c, 1), num(c, 2));
-    if !(1..=12).contains(&a) || !(1..=31).contains(&b) {
+    let year_like = c[2].len() == 2 && b > 31;
+    if !(1..=12).contains(&a) || b == 0 || b > days_in(a) && !year_like {
         return;
     }
     let t = env.text.as_bytes();
-    // part of a longer numeric expression (3/4/5, 1/2.5, 120/80/...)
-    let glued_before = m.start() > 0 && matches!(t[m.start() - 1], b'/' | b'.' | b'-' | b':');
+    // part of a longer numeric expression (3/4/5, 1/2.5, 120/80/..., +1/2, 1-1/2)
+    let glued_before = m.start() > 0
+        && matches!(
+            t[m.start() - 1],
+            b'/' | b'.' | b'-' | b':' | b'+' | b'#' | b'='
+        );
     let glued_after = m.end() + 1 < t.len()
-        && matches!(t[m.end()], b'/' | b'.' | b'-' | b':' | b'%')
+        && matches!(t[m.end()], b'/' | b'.' | b'-' | b':' | b'%' | b'x' | b'X')
         && t[m.end() + 1].is_ascii_digit();
-    if glued_before || glued_after {
+    let percent_after = t.get(m.end()) == Some(&b'%');
+    if glued_before || glued_after || percent_after {
         return;
     }
-    if unit_follows(env.text, m.end()) {
+    if unit_follows(env.text, m.end()) || measure_context(env.text, m.start(), m.end()) {
         return;
     }
     let w = word_before(env.text, m.start());
-    let cued = w.is_some_and(|w| DATE_CUES.contains(&w.as_str()));
+    let cued = w.as_deref().is_some_and(|w| DATE_CUES.contains(&w));
+    let strong_cue = w.as_deref().is_some_and(|w| STRONG_DATE_CUES.contains(&w));
+    // common fractions ("1/2", "3/4") are dates only after a strong cue
+    let fraction = !year_like && (a < b && b <= 4 || b == 8 && a < 8);
+    if fraction && !strong_cue {
+        return;
+    }
     let time_follows = {
         let a = super::after(env.text, m.end(), 8);
         let a = a.trim_start();
@@ -315,8 +530,15 @@ fn month_day_numeric(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
             || a.as_bytes().first().is_some_and(u8::is_ascii_digit) && a.contains(':')
     };
     if cued || time_follows {
-        push(out, m, Kind::Date, 0.75);
+        out.push(Span::new(m.start(), m.end(), Kind::Date, 0.75));
+        return;
     }
+    // Without a cue a valid month/day (or month/two-digit year) is a date unless it looks
+    // like a strength or vent grade ("5/5").
+    if a == b && b <= 5 {
+        return;
+    }
+    out.push(Span::new(m.start(), m.end(), Kind::Date, 0.6));
 }
 
 const YEAR_CUES: &[&str] = &[

@@ -9,6 +9,7 @@
 
 pub(crate) mod contact;
 pub(crate) mod dates;
+pub(crate) mod facilities;
 pub(crate) mod ids;
 pub(crate) mod names;
 pub(crate) mod places;
@@ -216,8 +217,10 @@ impl Engine {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(caches);
         let toks = names::tokenize(env.text, env.lower);
+        let caseless = names::caseless_lines(env.text, &toks);
         places::gazetteer(env, &toks, out);
-        names::detect(env, &toks, out);
+        facilities::detect(env, &toks, &caseless, out);
+        names::detect(env, &toks, &caseless, out);
         work
     }
 
@@ -533,8 +536,9 @@ mod profile {
         for _ in 0..iters {
             let toks = names::tokenize(short, &short_lower);
             let mut out = Vec::new();
+            let caseless = names::caseless_lines(short, &toks);
             places::gazetteer(&senv, &toks, &mut out);
-            names::detect(&senv, &toks, &mut out);
+            names::detect(&senv, &toks, &caseless, &mut out);
         }
         println!(
             "short tokens+gaz+names: {:.1} us",
@@ -587,7 +591,8 @@ mod profile {
         println!("gazetteer: {:.1} MB/s", mb / t.elapsed().as_secs_f64());
         let t = Instant::now();
         let mut out = Vec::new();
-        names::detect(&env, &toks, &mut out);
+        let caseless = names::caseless_lines(&text, &toks);
+        names::detect(&env, &toks, &caseless, &mut out);
         println!("names: {:.1} MB/s", mb / t.elapsed().as_secs_f64());
     }
 }

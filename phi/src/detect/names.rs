@@ -68,7 +68,8 @@ const TITLES: &[&str] = &[
 const POSTNOMINALS: &[&str] = &[
     "md", "m.d", "do", "d.o", "rn", "np", "pa", "pa-c", "phd", "dds", "dmd", "fnp", "cnm", "lpn",
     "cna", "msw", "lcsw", "rph", "pharmd", "dpm", "mbbs", "facp", "facc", "facs", "crna", "aprn",
-    "dnp", "bsn", "msn", "ot", "pt", "slp", "rd", "psyd", "lmft", "mph",
+    "dnp", "bsn", "msn", "ot", "pt", "slp", "rd", "psyd", "lmft", "mph", "rrt", "crt", "licsw",
+    "lsw", "ccrn", "acnp", "cnp",
 ];
 
 /// Strong cues: the next capitalised words are a name unless they are common words.
@@ -191,6 +192,7 @@ const MEDICAL_NOUNS: &[&str] = &[
     "procedure",
     "operation",
     "catheter",
+    "cath",
     "tube",
     "drain",
     "stain",
@@ -560,7 +562,7 @@ impl Ctx<'_> {
     }
 
     fn first_name(&self, t: &Tok<'_>) -> Option<bool> {
-        if !t.cap || t.upper || t.lower.len() < 2 {
+        if !t.cap || t.upper || t.lower.len() < 2 || not_a_name(&t.lower) {
             return None;
         }
         if self.blocked(t) {
@@ -610,7 +612,12 @@ fn is_identifier_cue(lower: &str) -> bool {
 }
 
 /// Finds person names.
-pub(crate) fn detect<'a>(env: &Env<'a>, toks: &'a [Tok<'a>], out: &mut Vec<Span>) {
+pub(crate) fn detect<'a>(
+    env: &Env<'a>,
+    toks: &'a [Tok<'a>],
+    caseless: &[bool],
+    out: &mut Vec<Span>,
+) {
     let ctx = Ctx {
         text: env.text,
         d: env.dicts,
@@ -630,7 +637,14 @@ pub(crate) fn detect<'a>(env: &Env<'a>, toks: &'a [Tok<'a>], out: &mut Vec<Span>
         }
         // 1. title + capitalised words
         let class = lex(&t.lower);
-        if class & LEX_TITLE != 0 && (t.cap || t.upper) && i + 1 < n {
+        // ("SR BP": sinus rhythm, not a title, in ALL CAPS)
+        let caps_title = !t.upper || ANY_CASE_TITLES.contains(&t.lower.as_ref());
+        if class & LEX_TITLE != 0
+            && (t.cap || t.upper)
+            && caps_title
+            && i + 1 < n
+            && !caseless[i + 1]
+        {
             let nx = &toks[i + 1];
             if adjacent(text, t, nx)
                 && (nx.cap || nx.upper)
@@ -645,7 +659,7 @@ pub(crate) fn detect<'a>(env: &Env<'a>, toks: &'a [Tok<'a>], out: &mut Vec<Span>
         // 2. cue word + capitalised words
         let strong = class & LEX_STRONG != 0;
         let weak = !strong && class & LEX_WEAK != 0;
-        if (strong || weak) && i + 1 < n {
+        if (strong || weak) && i + 1 < n && !caseless[i + 1] {
             let nx = &toks[i + 1];
             let gap = &text[t.end..nx.start];
             let gap_ok = gap.len() <= 4
@@ -666,10 +680,12 @@ pub(crate) fn detect<'a>(env: &Env<'a>, toks: &'a [Tok<'a>], out: &mut Vec<Span>
                         && toks[i + 2].upper
                         && adjacent(text, nx, &toks[i + 2])
                         && in_dict;
+                // "Pt- Zaroxyln 10 mg": after "pt"/"patient" only a known name
+                let patient = matches!(t.lower.as_ref(), "pt" | "patient" | "pts");
                 let accept = if !caps_ok {
                     false
                 } else if strong {
-                    in_dict || !ctx.is_common_word(nx)
+                    in_dict || !patient && !ctx.is_common_word(nx)
                 } else {
                     let two_unknown = !ctx.is_common_word(nx)
                         && i + 2 < n
@@ -770,6 +786,7 @@ pub(crate) fn detect<'a>(env: &Env<'a>, toks: &'a [Tok<'a>], out: &mut Vec<Span>
                     && x.lower.len() >= 4
                     && !ctx.blocked(x)
                     && !ctx.is_common_word(x)
+                    && !inflected(&x.lower)
                     && !ctx.d.gaz_map.contains_key(&text[x.start..x.end])
             };
             if adjacent(text, t, nx)
@@ -784,7 +801,10 @@ pub(crate) fn detect<'a>(env: &Env<'a>, toks: &'a [Tok<'a>], out: &mut Vec<Span>
             }
         }
         // 5. post-nominal: "John Smith, MD" / "Smith RN"
-        if lex(t.lower.trim_end_matches('.')) & LEX_POSTNOMINAL != 0 && t.upper && i >= 1 {
+        if lex(t.lower.trim_end_matches('.')) & LEX_POSTNOMINAL != 0
+            && (t.upper || caseless[i] && !t.cap && t.lower.len() >= 2)
+            && i >= 1
+        {
             let mut k = i - 1;
             let gap = &text[toks[k].end..t.start];
             if gap.trim_start_matches(',').trim().is_empty() && gap.len() <= 3 {
@@ -792,7 +812,22 @@ pub(crate) fn detect<'a>(env: &Env<'a>, toks: &'a [Tok<'a>], out: &mut Vec<Span>
                 let mut count = 0;
                 loop {
                     let tk = &toks[k];
-                    if !(tk.cap || tk.upper) || ctx.blocked(tk) && !tk.initial || count >= 4 {
+                    let shape = if caseless[k] {
+                        tk.initial
+                            || ctx.dict_first(tk)
+                            || ctx.d.last.contains_key(tk.lower.as_ref()) && !not_a_name(&tk.lower)
+                            || ctx.dict_name_not_word(tk)
+                            || ctx.unknown_word(tk)
+                    } else {
+                        tk.cap || tk.upper
+                    };
+                    // "4 L NP" (litres by nasal prongs), "3L NP"
+                    let after_number = text[..tk.start]
+                        .trim_end_matches(' ')
+                        .bytes()
+                        .next_back()
+                        .is_some_and(|c| c.is_ascii_digit());
+                    if !shape || after_number || ctx.blocked(tk) && !tk.initial || count >= 4 {
                         break;
                     }
                     count += 1;
@@ -803,7 +838,9 @@ pub(crate) fn detect<'a>(env: &Env<'a>, toks: &'a [Tok<'a>], out: &mut Vec<Span>
                     k -= 1;
                 }
                 let mut first = k.wrapping_add(1);
-                if count > 0 && first <= end_tok {
+                // a name, not initials alone ("C PT": with physical therapy)
+                let named = first <= end_tok && toks[first..=end_tok].iter().any(|x| !x.initial);
+                if count > 0 && first <= end_tok && named {
                     // the inverted form "Okonkwo, Priya, MD": a surname before ", "
                     if count <= 2 && first >= 1 {
                         let p = &toks[first - 1];
@@ -829,6 +866,8 @@ pub(crate) fn detect<'a>(env: &Env<'a>, toks: &'a [Tok<'a>], out: &mut Vec<Span>
                 && ctx.d.last.contains_key(nx.lower.as_ref())
                 && !ctx.blocked(t)
                 && !ctx.blocked(nx)
+                && !not_a_name(&nx.lower)
+                && !(caseless[i] && ctx.is_common_word(nx))
             {
                 out.push(ctx.span(i, i + 1, 0.8));
                 i += 2;
@@ -837,14 +876,15 @@ pub(crate) fn detect<'a>(env: &Env<'a>, toks: &'a [Tok<'a>], out: &mut Vec<Span>
         }
         i += 1;
     }
-    propagate(&ctx, first_span, out);
+    any_case(&ctx, caseless, out);
+    propagate(&ctx, caseless, first_span, out);
 }
 
 /// A surname found with strong evidence ("Dr. Okonkwo", "Okonkwo, Priya, MD") is the same
 /// person wherever else it appears capitalised in the note: "Okonkwo updated at 14:00".
 /// Only words that are neither dictionary words nor clinical terms spread, and not into
 /// eponyms ("Wells score").
-fn propagate(ctx: &Ctx<'_>, from: usize, out: &mut Vec<Span>) {
+fn propagate(ctx: &Ctx<'_>, caseless: &[bool], from: usize, out: &mut Vec<Span>) {
     let text = ctx.text;
     let mut known: Vec<&str> = Vec::new();
     let mut covered: Vec<(usize, usize)> = Vec::new();
@@ -856,7 +896,12 @@ fn propagate(ctx: &Ctx<'_>, from: usize, out: &mut Vec<Span>) {
         // the tokens inside the span
         let a = ctx.toks.partition_point(|t| t.start < s.start);
         for t in ctx.toks[a..].iter().take_while(|t| t.end <= s.end) {
-            if t.lower.len() >= 3 && strong_surname(ctx, t) {
+            let spreads = if t.cap && !t.upper {
+                strong_surname(ctx, t)
+            } else {
+                !ctx.blocked(t) && !ctx.is_common_word(t) && !not_a_name(&t.lower)
+            };
+            if t.lower.len() >= 3 && spreads {
                 known.push(t.lower.as_ref());
             }
         }
@@ -867,8 +912,9 @@ fn propagate(ctx: &Ctx<'_>, from: usize, out: &mut Vec<Span>) {
     known.sort_unstable();
     known.dedup();
     covered.sort_unstable();
-    for t in ctx.toks {
-        if !t.cap || t.upper || known.binary_search(&t.lower.as_ref()).is_err() {
+    for (ti, t) in ctx.toks.iter().enumerate() {
+        let shape = t.cap && !t.upper || caseless[ti];
+        if !shape || known.binary_search(&t.lower.as_ref()).is_err() {
             continue;
         }
         let k = covered.partition_point(|&(s, _)| s <= t.start);
@@ -1010,6 +1056,507 @@ pub(crate) fn tokenize_reference(text: &str) -> Vec<Tok<'_>> {
         }
     }
     toks
+}
+
+/// How a line is written: capitalisation is evidence of a name only in mixed case.
+/// Per token: `true` when its line (or, for lines of fewer than three words, the whole text)
+/// is ALL CAPS or all lower case.
+pub(crate) fn caseless_lines(text: &str, toks: &[Tok<'_>]) -> Vec<bool> {
+    #[derive(Default, Clone, Copy)]
+    struct Count {
+        upper: usize,
+        lower: usize,
+        title: usize,
+    }
+    impl Count {
+        fn add(&mut self, t: &Tok<'_>) {
+            if t.name_end - t.start < 2 {
+                return;
+            }
+            if t.upper {
+                self.upper += 1;
+            } else if t.cap {
+                self.title += 1;
+            } else {
+                self.lower += 1;
+            }
+        }
+        fn n(&self) -> usize {
+            self.upper + self.lower + self.title
+        }
+        /// `Some(caseless)` when the counts decide, `None` when too few words.
+        fn mode(&self) -> Option<bool> {
+            let n = self.n();
+            if n < 3 {
+                return None;
+            }
+            let upper = self.upper * 10 >= n * 7 && self.lower * 10 <= n;
+            let lower = self.title == 0 && self.lower * 10 >= n * 6;
+            Some(upper || lower)
+        }
+    }
+    let mut out = vec![false; toks.len()];
+    let mut lines: Vec<(usize, usize, Count)> = Vec::new();
+    let mut total = Count::default();
+    let mut start = 0;
+    let mut count = Count::default();
+    for (k, t) in toks.iter().enumerate() {
+        if k > 0 && text[toks[k - 1].end..t.start].contains('\n') {
+            lines.push((start, k, count));
+            start = k;
+            count = Count::default();
+        }
+        count.add(t);
+        total.add(t);
+    }
+    lines.push((start, toks.len(), count));
+    let note = total.mode().unwrap_or(false);
+    for (a, b, c) in lines {
+        let caseless = c.mode().unwrap_or(note);
+        for o in &mut out[a..b] {
+            *o = caseless;
+        }
+    }
+    out
+}
+
+/// Words that follow a cue without being a name ("dr aware", "son will call", "wife in to
+/// visit"): function words, and the verbs and adverbs of progress notes.
+const NOT_A_NAME: &[&str] = &[
+    "a",
+    "about",
+    "after",
+    "again",
+    "agreed",
+    "agrees",
+    "all",
+    "also",
+    "am",
+    "an",
+    "and",
+    "any",
+    "are",
+    "arrived",
+    "as",
+    "at",
+    "ate",
+    "aware",
+    "back",
+    "baseline",
+    "be",
+    "became",
+    "bedside",
+    "been",
+    "before",
+    "began",
+    "begun",
+    "being",
+    "both",
+    "bought",
+    "brought",
+    "but",
+    "by",
+    "call",
+    "called",
+    "came",
+    "can",
+    "chose",
+    "come",
+    "con't",
+    "cont",
+    "cont'd",
+    "continued",
+    "continues",
+    "could",
+    "did",
+    "does",
+    "doing",
+    "done",
+    "drank",
+    "drove",
+    "expressed",
+    "family",
+    "feeling",
+    "fell",
+    "felt",
+    "flew",
+    "for",
+    "forgot",
+    "found",
+    "from",
+    "gave",
+    "getting",
+    "given",
+    "going",
+    "gone",
+    "got",
+    "gotten",
+    "grew",
+    "had",
+    "has",
+    "have",
+    "having",
+    "he",
+    "heard",
+    "held",
+    "her",
+    "here",
+    "him",
+    "his",
+    "home",
+    "hung",
+    "i",
+    "if",
+    "in",
+    "into",
+    "is",
+    "it",
+    "just",
+    "keep",
+    "kept",
+    "knew",
+    "known",
+    "last",
+    "led",
+    "left",
+    "let",
+    "lost",
+    "made",
+    "making",
+    "mark",
+    "max",
+    "may",
+    "me",
+    "member",
+    "members",
+    "met",
+    "min",
+    "mod",
+    "more",
+    "much",
+    "must",
+    "my",
+    "new",
+    "next",
+    "no",
+    "not",
+    "notified",
+    "now",
+    "of",
+    "off",
+    "ok",
+    "okay",
+    "on",
+    "or",
+    "out",
+    "over",
+    "paged",
+    "paid",
+    "per",
+    "present",
+    "prev",
+    "put",
+    "ran",
+    "re",
+    "read",
+    "regarding",
+    "remained",
+    "remains",
+    "reported",
+    "reports",
+    "requested",
+    "said",
+    "sat",
+    "saw",
+    "says",
+    "see",
+    "seen",
+    "sent",
+    "she",
+    "should",
+    "slept",
+    "so",
+    "spent",
+    "spoke",
+    "stated",
+    "states",
+    "still",
+    "stood",
+    "taken",
+    "that",
+    "the",
+    "their",
+    "them",
+    "then",
+    "there",
+    "they",
+    "this",
+    "thought",
+    "to",
+    "today",
+    "told",
+    "tonight",
+    "too",
+    "took",
+    "understood",
+    "up",
+    "updated",
+    "us",
+    "very",
+    "visited",
+    "vols",
+    "want",
+    "wants",
+    "was",
+    "we",
+    "went",
+    "were",
+    "what",
+    "when",
+    "where",
+    "who",
+    "will",
+    "with",
+    "woke",
+    "would",
+    "written",
+    "wrote",
+    "yesterday",
+    "you",
+];
+
+/// A function word or progress-note verb: never a name or a name part.
+pub(crate) fn not_a_name(lower: &str) -> bool {
+    NOT_A_NAME.binary_search(&lower).is_ok()
+}
+
+/// A word with an English inflection ("restarted", "draining", "latest") that the
+/// dictionary, which lists base forms, does not know.
+fn inflected(l: &str) -> bool {
+    l.len() >= 6
+        && ["ed", "ing", "ly", "est", "ness", "tion", "ment"]
+            .iter()
+            .any(|s| l.ends_with(s))
+}
+
+/// Titles that introduce a name in any case: "dr healey", "MR. SMITH", "mrs park".
+const ANY_CASE_TITLES: &[&str] = &["doctor", "dr", "drs", "miss", "mr", "mrs", "ms", "prof"];
+
+/// Relations and roles after which a first name is a name in any case: "husband bill",
+/// "NP JANICE", "house staff mary".
+const ANY_CASE_ROLES: &[&str] = &[
+    "attending",
+    "aunt",
+    "boyfriend",
+    "bro",
+    "brother",
+    "brother-in-law",
+    "caregiver",
+    "chaplain",
+    "cousin",
+    "dad",
+    "daughter",
+    "daughter-in-law",
+    "dtr",
+    "dtr-in-law",
+    "father",
+    "fellow",
+    "fiance",
+    "fiancee",
+    "friend",
+    "girlfriend",
+    "granddaughter",
+    "grandfather",
+    "grandmother",
+    "grandson",
+    "guardian",
+    "husband",
+    "intern",
+    "md",
+    "name",
+    "named",
+    "mom",
+    "mother",
+    "neighbor",
+    "nephew",
+    "niece",
+    "np",
+    "nurse",
+    "partner",
+    "pastor",
+    "pcp",
+    "priest",
+    "rabbi",
+    "resident",
+    "rn",
+    "rrt",
+    "sis",
+    "sister",
+    "sister-in-law",
+    "son",
+    "son-in-law",
+    "spouse",
+    "staff",
+    "uncle",
+    "wife",
+];
+
+/// Staff roles after which even an unknown word is a name: "NP JANICE", "rrt quang".
+const STAFF_ROLES: &[&str] = &[
+    "attending",
+    "chaplain",
+    "fellow",
+    "intern",
+    "np",
+    "nurse",
+    "pastor",
+    "pcp",
+    "priest",
+    "rabbi",
+    "resident",
+    "rn",
+    "rrt",
+    "staff",
+];
+
+/// Verbs and prepositions after which a dictionary first or last name is a name in any case:
+/// "called mary", "spoke with suzette", "per dr".
+const ANY_CASE_VERBS: &[&str] = &[
+    "asked", "called", "informed", "met", "notified", "paged", "per", "spoke", "told", "with",
+];
+
+impl Ctx<'_> {
+    /// A first name from the census list (either flag), not a function word.
+    fn dict_first(&self, t: &Tok<'_>) -> bool {
+        t.lower.len() >= 2
+            && !not_a_name(&t.lower)
+            && !self.blocked(t)
+            && self.d.first.contains_key(t.lower.as_ref())
+    }
+
+    /// A census name (first or last) that is not an English word.
+    fn dict_name_not_word(&self, t: &Tok<'_>) -> bool {
+        t.lower.len() >= 2
+            && !self.blocked(t)
+            && !self.is_common_word(t)
+            && (self.d.first.contains_key(t.lower.as_ref())
+                || self.d.last.contains_key(t.lower.as_ref()))
+    }
+
+    /// A word that no list knows (not English, not clinical, not a function word).
+    fn unknown_word(&self, t: &Tok<'_>) -> bool {
+        t.lower.len() >= 3
+            && !inflected(&t.lower)
+            && !not_a_name(&t.lower)
+            && !self.blocked(t)
+            && !self.is_common_word(t)
+            && lex(&t.lower) == 0
+    }
+
+    /// Extends a name found by a cue in any case: initials, census surnames that are not
+    /// English words, unknown words.
+    fn extend_any(&self, i: usize) -> usize {
+        let mut j = i;
+        while j + 1 < self.toks.len() && j < i + 3 {
+            let (a, b) = (&self.toks[j], &self.toks[j + 1]);
+            if !adjacent(self.text, a, b) || a.name_end != a.end {
+                break;
+            }
+            let initial = b.name_end - b.start == 1 && b.dot && b.cap;
+            if initial || self.dict_name_not_word(b) || self.unknown_word(b) {
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        // a trailing initial without its dot is not part of the name
+        j
+    }
+}
+
+/// Names introduced by cues in any case (titles, relations, roles, verbs), and census name
+/// pairs in ALL CAPS or all-lower-case lines. Capitalised names in mixed-case text are the
+/// main scanner's.
+fn any_case(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
+    let toks = ctx.toks;
+    let text = ctx.text;
+    let n = toks.len();
+    let mut i = 0;
+    while i + 1 < n {
+        let t = &toks[i];
+        let nx = &toks[i + 1];
+        let gap = &text[t.end..nx.start];
+        // "dr. smith", "son: bill", "DAUGHTER-KRISSY"; not across a sentence end ("NP . LUNG")
+        let rest = gap.strip_prefix('.').unwrap_or(gap);
+        let gap_ok = !gap.is_empty()
+            && gap.len() <= 4
+            && rest
+                .bytes()
+                .all(|c| matches!(c, b' ' | b':' | b'-' | b',' | b'\t' | b'('));
+        if gap_ok && nx.name_end - nx.start >= 2 && !medical_noun_follows(text, nx.name_end) {
+            let lower = t.lower.as_ref();
+            let title = ANY_CASE_TITLES.contains(&lower);
+            let role = ANY_CASE_ROLES.contains(&lower);
+            let verb = ANY_CASE_VERBS.contains(&lower);
+            let accept = if title {
+                if lower == "ms" {
+                    ctx.dict_name_not_word(nx) || ctx.dict_first(nx) && !ctx.is_common_word(nx)
+                } else {
+                    // eponyms are surnames too: "dr. foley"
+                    !not_a_name(&nx.lower)
+                        && !is_identifier_cue(&nx.lower)
+                        && !ctx.d.clinical_caps.contains(nx.lower.as_ref())
+                        && !super::dates::is_month_or_day(&nx.lower)
+                        && (ctx.d.first.contains_key(nx.lower.as_ref())
+                            || ctx.d.last.contains_key(nx.lower.as_ref())
+                            || !ctx.is_common_word(nx))
+                }
+            } else if role {
+                ctx.dict_first(nx)
+                    || ctx.dict_name_not_word(nx)
+                    || STAFF_ROLES.contains(&lower) && ctx.unknown_word(nx)
+            } else if verb {
+                ctx.dict_name_not_word(nx)
+            } else {
+                false
+            };
+            if accept {
+                let j = ctx.extend_any(i + 1);
+                if !medical_noun_follows(text, toks[j].name_end) {
+                    out.push(ctx.span(i + 1, j, if title || role { 0.9 } else { 0.8 }));
+                    // "drs joseph and robbinson"
+                    if title && j + 2 < n {
+                        let (and, y) = (&toks[j + 1], &toks[j + 2]);
+                        if matches!(and.lower.as_ref(), "and" | "&")
+                            && (ctx.dict_name_not_word(y) || ctx.unknown_word(y))
+                        {
+                            out.push(ctx.span(j + 2, j + 2, 0.85));
+                        }
+                    }
+                    i = j + 1;
+                    continue;
+                }
+            }
+        }
+        // a census first name and surname in an ALL CAPS line: "DAN A. SMITH"
+        let first = ctx.d.first.get(t.lower.as_ref()) == Some(&false)
+            || ctx.dict_name_not_word(t) && ctx.d.first.contains_key(t.lower.as_ref());
+        // only in ALL CAPS: in lower-case prose a bare name pair needs a cue
+        if caseless[i] && t.upper && first && !ctx.blocked(t) && !not_a_name(&t.lower) {
+            let j = ctx.extend_any(i);
+            let last = &toks[j];
+            if j > i
+                && !last.initial
+                && (ctx.d.last.contains_key(last.lower.as_ref()) || ctx.unknown_word(last))
+                && !medical_noun_follows(text, last.name_end)
+            {
+                out.push(ctx.span(i, j, 0.85));
+                i = j + 1;
+                continue;
+            }
+        }
+        i += 1;
+    }
 }
 
 #[cfg(test)]

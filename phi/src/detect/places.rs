@@ -12,7 +12,8 @@ use crate::span::Span;
 const STREET: &str = r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Ter|Circle|Cir|Parkway|Pkwy|Highway|Hwy|Square|Sq|Trail|Trl|Loop|Row|Path|Alley|Plaza|Crescent|Close|Broadway|Turnpike|Tpke|Pike|Expressway|Route|Rte|Run|Ridge|Heights|Hts|Point|Pt|Crossing|Xing|Walk|Commons|Green|Park|Gardens|Mews|Esplanade)";
 const UNIT: &str = r"(?:Apt|Apartment|Suite|Ste|Unit|Bldg|Building|Floor|Fl|Room|Rm|\#)";
 const ORG_STRONG: &str = r"(?:Hospitals?|Hosp\.|Med\.?\s+Ctr\.?|Med\s+Center|Medical(?:\s+Cent(?:er|re))?|Medical\s+Cent(?:er|re)|Health\s+Cent(?:er|re)|Health\s+System|Health\s+Sciences\s+Cent(?:er|re)|Cancer\s+Cent(?:er|re)|Heart\s+Institute|Surgery\s+Cent(?:er|re)|Surgical\s+Cent(?:er|re)|Clinics?|Infirmary|Hospice|Nursing\s+Home|Nursing\s+Facility|Rehabilitation\s+(?:Cent(?:er|re)|Hospital|Facility)|Rehab\s+Cent(?:er|re)|Care\s+Cent(?:er|re)|Urgent\s+Care|Medical\s+Group|Medical\s+Associates|Medical\s+Office|Family\s+Practice|Pediatrics|Healthcare|Health\s+Care|Sanatorium|Sanitarium|Dialysis\s+Cent(?:er|re)|Imaging\s+Cent(?:er|re)|Pharmacy)";
-const ORG_WEAK: &str = r"(?:Health|Cent(?:er|re)|Institute|University|College|School|Laboratories|Laboratory|Labs|Foundation|Associates|Partners|Physicians|Specialists|Group|Memorial|Inc\.?|LLC|Ltd\.?|Corp\.?|Corporation|Company|Co\.|Bank|Insurance)";
+/// Each alternative ends at a word boundary ("Inc" is not the start of "Increased").
+const ORG_WEAK: &str = r"(?:(?:Health|Cent(?:er|re)|Institute|University|College|School|Laboratories|Laboratory|Labs|Foundation|Associates|Partners|Physicians|Specialists|Group|Memorial|LLC|Corporation|Company|Bank|Insurance)\b|(?:Inc|Ltd|Corp)\b\.?|Co\.)";
 const CAPWORD: &str = r"(?:[A-Z][A-Za-z'’.&\-]*|[A-Z]{2,})";
 
 pub(crate) fn rules() -> Vec<RuleDef> {

@@ -1,0 +1,343 @@
+//! Hospitals, wards and other facilities in any case: "transferred to gh", "CALVERT
+//! HOSPITAL", "holy cross", "taken to kernan hosp.", and the same facility wherever else it
+//! appears in the note. Capitalised organisation names in mixed-case text are found by the
+//! regex rules in [`super::places`]; this pass relies on cues and word classes instead of
+//! capitalisation, so it also works in ALL CAPS and all-lower-case notes.
+
+use super::names::{not_a_name, Tok};
+use super::Env;
+use crate::kind::Kind;
+use crate::span::Span;
+
+/// Words that end a facility name: "calvert hospital", "kernan hosp", "X memorial".
+const FACILITY_WORDS: &[&str] = &[
+    "clinic",
+    "general",
+    "home",
+    "hosp",
+    "hospice",
+    "hospital",
+    "infirmary",
+    "manor",
+    "memorial",
+    "rehab",
+    "rehabilitation",
+    "vamc",
+    "vahc",
+    "nh",
+    "snf",
+];
+
+/// Words that start a facility name in any case: "holy cross", "sacred heart".
+const FACILITY_STARTS: &[&str] = &["holy", "sacred"];
+
+/// Verbs of moving a patient between places; the facility follows "to", "from", "into", "at"
+/// or "by": "transferred to", "was sent to", "came into", "screened by".
+const TRANSFER_VERBS: &[&str] = &[
+    "accepted",
+    "admitted",
+    "admit",
+    "arrival",
+    "arrived",
+    "came",
+    "discharged",
+    "medflight",
+    "medflighted",
+    "presented",
+    "referred",
+    "screened",
+    "sent",
+    "taken",
+    "trans",
+    "transfer",
+    "transfered",
+    "transferred",
+    "transferring",
+    "transfers",
+    "transported",
+    "txd",
+    "txed",
+];
+
+/// Prepositions after a transfer verb.
+const TRANSFER_PREPS: &[&str] = &["at", "by", "from", "into", "to"];
+
+/// Places inside a hospital and generic destinations: never a facility name on their own.
+const NOT_A_FACILITY: &[&str] = &[
+    "ac",
+    "af",
+    "afib",
+    "bipap",
+    "cpap",
+    "cv",
+    "ew",
+    "imv",
+    "iv",
+    "po",
+    "psv",
+    "resp",
+    "sc",
+    "simv",
+    "svt",
+    "vt",
+    "ultrasound",
+    "endoscopy",
+    "fluoro",
+    "fluoroscopy",
+    "angiography",
+    "interventional",
+    "pulmonary",
+    "cardiology",
+    "oncology",
+    "neurology",
+    "triage",
+    "neuro",
+    "neurosurg",
+    "meds",
+    "bb",
+    "pcu",
+    "eval",
+    "musc",
+    "midnoc",
+    "medflight",
+    "poss",
+    "begin",
+    "acute",
+    "ambulance",
+    "another",
+    "anesthesia",
+    "angio",
+    "bed",
+    "bedside",
+    "cath",
+    "ccu",
+    "chair",
+    "clinic",
+    "commode",
+    "csru",
+    "ct",
+    "cvicu",
+    "dialysis",
+    "ed",
+    "er",
+    "echo",
+    "ep",
+    "floor",
+    "gi",
+    "hd",
+    "her",
+    "his",
+    "home",
+    "hospital",
+    "icu",
+    "ir",
+    "lab",
+    "local",
+    "micu",
+    "mri",
+    "nh",
+    "nicu",
+    "nsg",
+    "nursing",
+    "or",
+    "osh",
+    "outside",
+    "pacu",
+    "picu",
+    "radiology",
+    "rehab",
+    "room",
+    "sicu",
+    "snf",
+    "step",
+    "stepdown",
+    "surgery",
+    "tele",
+    "telemetry",
+    "their",
+    "this",
+    "tsicu",
+    "unit",
+    "us",
+    "vicu",
+    "ward",
+    "xray",
+];
+
+fn is(list: &[&str], w: &str) -> bool {
+    list.contains(&w)
+}
+
+/// Only spaces (or a '.' after an abbreviation, or a '-') between two tokens on one line.
+fn joined(text: &str, a: &Tok<'_>, b: &Tok<'_>) -> bool {
+    let gap = &text[a.end..b.start];
+    let gap = gap.strip_prefix('.').unwrap_or(gap);
+    !gap.is_empty() && gap.len() <= 2 && gap.bytes().all(|c| c == b' ' || c == b'-')
+}
+
+struct Ctx<'a> {
+    env: &'a Env<'a>,
+    toks: &'a [Tok<'a>],
+    caseless: &'a [bool],
+}
+
+impl Ctx<'_> {
+    fn common(&self, t: &Tok<'_>) -> bool {
+        self.env.dicts.is_word(&t.lower) || self.env.dicts.is_medical(&t.lower)
+    }
+
+    /// A word that can be part of a facility's name: unknown to the word lists, a census
+    /// name, or a place name; capitalised in mixed-case text.
+    fn name_part(&self, k: usize) -> bool {
+        let t = &self.toks[k];
+        let d = self.env.dicts;
+        let l = t.lower.as_ref();
+        if l.len() < 2 || not_a_name(l) || is(NOT_A_FACILITY, l) || is(FACILITY_WORDS, l) {
+            return false;
+        }
+        if !self.caseless[k] && !t.cap {
+            return false;
+        }
+        !self.common(t)
+            || d.first.contains_key(l)
+            || d.last.contains_key(l)
+            || d.gaz_map.contains_key(&self.env.text[t.start..t.name_end])
+    }
+
+    /// A head word after a transfer cue: an abbreviation ("GH", "gbmc") or a word that no
+    /// list knows ("quartermain").
+    fn cue_head(&self, k: usize) -> bool {
+        let t = &self.toks[k];
+        let l = t.lower.as_ref();
+        if not_a_name(l) || is(NOT_A_FACILITY, l) || is(FACILITY_WORDS, l) {
+            return false;
+        }
+        let abbrev = (2..=5).contains(&l.len()) && (t.upper || self.caseless[k]);
+        // modern clinical words the 1934 dictionary lacks: "vecuronium", "ultrasonography"
+        let clinical = [
+            "ology", "scopy", "graphy", "gram", "ium", "ine", "ide", "ol", "cin", "pril", "azole",
+            "itis", "osis", "emia", "ectomy", "otomy", "plasty",
+        ]
+        .iter()
+        .any(|s| l.len() > s.len() + 2 && l.ends_with(s));
+        (abbrev || l.len() >= 4)
+            && !clinical
+            && !self.common(t)
+            && !self.env.dicts.first.contains_key(l)
+    }
+}
+
+/// Finds facility names (see the module docs). `caseless` tells per token whether its line
+/// is written in one case.
+pub(crate) fn detect(env: &Env<'_>, toks: &[Tok<'_>], caseless: &[bool], out: &mut Vec<Span>) {
+    let ctx = Ctx {
+        env,
+        toks,
+        caseless,
+    };
+    let text = env.text;
+    let n = toks.len();
+    let mut heads: Vec<&str> = Vec::new();
+    let mut i = 0;
+    while i < n {
+        let t = &toks[i];
+        let l = t.lower.as_ref();
+        // 1. "holy cross", "sacred heart (hospital)"
+        if is(FACILITY_STARTS, l) && i + 1 < n && joined(text, t, &toks[i + 1]) {
+            let nx = &toks[i + 1];
+            let word_follows = i + 2 < n
+                && is(FACILITY_WORDS, &toks[i + 2].lower)
+                && joined(text, nx, &toks[i + 2]);
+            // "to holy cross", "at Sacred Heart", "holy cross hospital"; not "the holy land"
+            let cued = i >= 1 && is(TRANSFER_PREPS, &toks[i - 1].lower);
+            if !not_a_name(&nx.lower) && nx.lower.len() >= 3 && (cued || word_follows) {
+                let j = if word_follows { i + 2 } else { i + 1 };
+                out.push(Span::new(
+                    t.start,
+                    toks[j].name_end,
+                    Kind::Organization,
+                    0.8,
+                ));
+                i = j + 1;
+                continue;
+            }
+        }
+        // 2. name words before a facility word: "calvert hospital", "KERNAN HOSP"
+        if is(FACILITY_WORDS, l) && i >= 1 && !matches!(l, "home" | "snf" | "general") {
+            let mut k = i;
+            while k >= 1
+                && i - k < 3
+                && joined(text, &toks[k - 1], &toks[k])
+                && ctx.name_part(k - 1)
+            {
+                k -= 1;
+            }
+            // "our Dallas clinic": a city before a lower-case facility word in mixed-case
+            // text describes where, it does not name the facility
+            let described = !caseless[i]
+                && !t.cap
+                && toks[k..i]
+                    .iter()
+                    .all(|p| env.dicts.gaz_map.contains_key(&text[p.start..p.name_end]));
+            if k < i && !described {
+                out.push(Span::new(
+                    toks[k].start,
+                    t.name_end,
+                    Kind::Organization,
+                    0.8,
+                ));
+                i += 1;
+                continue;
+            }
+        }
+        // 3. after a transfer cue: "transferred to gh", "sent to GBMC", "came into GH"
+        if is(TRANSFER_PREPS, l) && i >= 1 && i + 1 < n {
+            let verb = toks[..i]
+                .iter()
+                .rev()
+                .take(3)
+                .take_while(|p| !text[p.end..t.start].contains(['\n', '.', ';']))
+                .any(|p| is(TRANSFER_VERBS, &p.lower));
+            let nx = &toks[i + 1];
+            if verb && joined(text, t, nx) && ctx.cue_head(i + 1) {
+                let mut j = i + 1;
+                while j + 1 < n
+                    && j < i + 3
+                    && joined(text, &toks[j], &toks[j + 1])
+                    && (ctx.name_part(j + 1)
+                        || is(FACILITY_WORDS, &toks[j + 1].lower) && toks[j + 1].lower != "home")
+                {
+                    j += 1;
+                }
+                heads.push(nx.lower.as_ref());
+                out.push(Span::new(
+                    nx.start,
+                    toks[j].name_end,
+                    Kind::Organization,
+                    0.75,
+                ));
+                i = j + 1;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    // the same facility elsewhere in the note, in any case
+    if heads.is_empty() {
+        return;
+    }
+    heads.sort_unstable();
+    heads.dedup();
+    let mut covered: Vec<(usize, usize)> = out.iter().map(|s| (s.start, s.end)).collect();
+    covered.sort_unstable();
+    for t in toks {
+        if heads.binary_search(&t.lower.as_ref()).is_err() {
+            continue;
+        }
+        let k = covered.partition_point(|&(s, _)| s <= t.start);
+        if k > 0 && covered[k - 1].1 >= t.name_end {
+            continue;
+        }
+        out.push(Span::new(t.start, t.name_end, Kind::Organization, 0.7));
+    }
+}
