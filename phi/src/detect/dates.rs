@@ -174,6 +174,11 @@ fn day_month(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
 
 fn lone_name(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
     let m = c.get(0).expect("group 0. This is a bug.");
+    // A weekday alone ("on Monday") is not a date element under Safe Harbor: it does not
+    // narrow the date down without a month or day.
+    if m.as_str().ends_with("day") || m.as_str().ends_with("days") {
+        return;
+    }
     // "March" at a sentence start followed by a lower-case verb is rare enough; "April",
     // "June", "August" may be first names: the name detector outscores this when context
     // says so.
@@ -518,17 +523,17 @@ fn month_day_numeric(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
     let w = word_before(env.text, m.start());
     let cued = w.as_deref().is_some_and(|w| DATE_CUES.contains(&w));
     let strong_cue = w.as_deref().is_some_and(|w| STRONG_DATE_CUES.contains(&w));
-    // common fractions ("1/2", "3/4") are dates only after a strong cue
-    let fraction = !year_like && (a < b && b <= 4 || b == 8 && a < 8);
-    if fraction && !strong_cue {
-        return;
-    }
     let time_follows = {
         let a = super::after(env.text, m.end(), 8);
         let a = a.trim_start();
         a.starts_with('@')
             || a.as_bytes().first().is_some_and(u8::is_ascii_digit) && a.contains(':')
     };
+    // common fractions ("1/2", "3/4") are dates only after a strong cue or before a time
+    let fraction = !year_like && (a < b && b <= 4 || b == 8 && a < 8);
+    if fraction && !strong_cue && !time_follows {
+        return;
+    }
     if cued || time_follows {
         out.push(Span::new(m.start(), m.end(), Kind::Date, 0.75));
         return;

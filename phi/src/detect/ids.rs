@@ -36,7 +36,21 @@ macro_rules! cued_handler {
 }
 
 cued_handler!(mrn, Kind::Mrn);
-cued_handler!(account, Kind::Account);
+
+/// "A/C" is also the assist-control ventilator mode ("A/C 700 x 12", "a/c 550x16"): after
+/// that cue only a long number is an account.
+fn account(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
+    let whole = c.get(0).expect("group 0. This is a bug.").as_str();
+    if whole.len() >= 3 && whole.as_bytes()[..3].eq_ignore_ascii_case(b"a/c") {
+        let Some(v) = c.get(1) else { return };
+        let v = v.as_str();
+        let digits = v.bytes().filter(u8::is_ascii_digit).count();
+        if digits < 6 || v.bytes().any(|b| b == b'x' || b == b'X') {
+            return;
+        }
+    }
+    push_value(c, env, Kind::Account, out);
+}
 cued_handler!(plan, Kind::HealthPlan);
 cued_handler!(license, Kind::License);
 cued_handler!(vehicle, Kind::Vehicle);

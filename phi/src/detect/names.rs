@@ -681,7 +681,12 @@ pub(crate) fn detect<'a>(
                         && adjacent(text, nx, &toks[i + 2])
                         && in_dict;
                 // "Pt- Zaroxyln 10 mg": after "pt"/"patient" only a known name
-                let patient = matches!(t.lower.as_ref(), "pt" | "patient" | "pts");
+                // ("Patient: Dmitri Chen" is a header: the colon or a second name word says so)
+                let patient = matches!(t.lower.as_ref(), "pt" | "patient" | "pts")
+                    && !gap.contains(':')
+                    && !(i + 2 < n
+                        && adjacent(text, nx, &toks[i + 2])
+                        && ctx.surname_like(&toks[i + 2], true));
                 let accept = if !caps_ok {
                     false
                 } else if strong {

@@ -39,7 +39,9 @@ pub(crate) fn rules() -> Vec<RuleDef> {
         ),
         RuleDef::new(r"\b([A-Z]{2})\s*,?\s+(\d{5}(?:-\d{4})?)\b", zip_after_state),
         RuleDef::new(
-            r"(?i)\bzip(?:\s*code)?\s*(?:is|:|\#)?\s*(\d{5}(?:-\d{4})?)\b",
+            // after an explicit cue any postal-code shape: "ZIP: 3520", "zip code is 394 13",
+            // "ZIP: 7412 SL", "53-320"
+            r"(?i)\b(?:zip(?:\s*code)?|post(?:al)?\s*code)\s*(?:is|:|\#)?\s*(\d{3,6}(?:[ \-]\d{2,4})?(?-i:\s[A-Z]{2})?)\b",
             zip_cued,
         ),
         RuleDef::new(
