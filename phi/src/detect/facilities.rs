@@ -6,6 +6,9 @@
 
 use super::names::{not_a_name, Tok};
 use super::Env;
+use std::sync::OnceLock;
+
+use crate::dict::{FMap, Place};
 use crate::kind::Kind;
 use crate::span::Span;
 
@@ -164,8 +167,64 @@ const NOT_A_FACILITY: &[&str] = &[
     "xray",
 ];
 
+/// Adjectives that describe a hospital without naming it: "the local hospital".
+const GENERIC: &[&str] = &[
+    "another",
+    "big",
+    "community",
+    "different",
+    "local",
+    "main",
+    "nearby",
+    "new",
+    "old",
+    "other",
+    "outside",
+    "previous",
+    "private",
+    "same",
+    "small",
+    "teaching",
+    "that",
+    "their",
+    "this",
+    "university",
+];
+
+/// Prepositions before a place of residence or origin: "lives in rockville", "FROM TOWSON".
+const PLACE_PREPS: &[&str] = &["from", "in", "near", "to"];
+
 fn is(list: &[&str], w: &str) -> bool {
     list.contains(&w)
+}
+
+const C_START: u8 = 1;
+const C_WORD: u8 = 2;
+const C_PREP: u8 = 4;
+const C_PLACE_PREP: u8 = 8;
+
+/// The word lists that start a rule, as one hashed lookup per token (most tokens are in
+/// none of them).
+fn class(w: &str) -> u8 {
+    static MAP: OnceLock<FMap<&'static str, u8>> = OnceLock::new();
+    let m = MAP.get_or_init(|| {
+        let mut m: FMap<&'static str, u8> = FMap::default();
+        for (list, flag) in [
+            (FACILITY_STARTS, C_START),
+            (FACILITY_WORDS, C_WORD),
+            (TRANSFER_PREPS, C_PREP),
+            (PLACE_PREPS, C_PLACE_PREP),
+        ] {
+            for w in list {
+                *m.entry(w).or_default() |= flag;
+            }
+        }
+        m
+    });
+    if w.len() > 14 {
+        return 0;
+    }
+    m.get(w).copied().unwrap_or(0)
 }
 
 /// Only spaces (or a '.' after an abbreviation, or a '-') between two tokens on one line.
@@ -242,8 +301,13 @@ pub(crate) fn detect(env: &Env<'_>, toks: &[Tok<'_>], caseless: &[bool], out: &m
     while i < n {
         let t = &toks[i];
         let l = t.lower.as_ref();
+        let cls = class(l);
+        if cls == 0 {
+            i += 1;
+            continue;
+        }
         // 1. "holy cross", "sacred heart (hospital)"
-        if is(FACILITY_STARTS, l) && i + 1 < n && joined(text, t, &toks[i + 1]) {
+        if cls & C_START != 0 && i + 1 < n && joined(text, t, &toks[i + 1]) {
             let nx = &toks[i + 1];
             let word_follows = i + 2 < n
                 && is(FACILITY_WORDS, &toks[i + 2].lower)
@@ -263,7 +327,7 @@ pub(crate) fn detect(env: &Env<'_>, toks: &[Tok<'_>], caseless: &[bool], out: &m
             }
         }
         // 2. name words before a facility word: "calvert hospital", "KERNAN HOSP"
-        if is(FACILITY_WORDS, l) && i >= 1 && !matches!(l, "home" | "snf" | "general") {
+        if cls & C_WORD != 0 && i >= 1 && !matches!(l, "home" | "snf" | "general") {
             let mut k = i;
             while k >= 1
                 && i - k < 3
@@ -271,6 +335,21 @@ pub(crate) fn detect(env: &Env<'_>, toks: &[Tok<'_>], caseless: &[bool], out: &m
                 && ctx.name_part(k - 1)
             {
                 k -= 1;
+            }
+            // a common word right before "hospital" in a one-case line names it too: "TAKEN
+            // TO UNION HOSPITAL" (but not "the local hospital")
+            if k == i && caseless[i] && matches!(l, "hospital" | "hosp" | "memorial") {
+                let p = &toks[i - 1];
+                let pl = p.lower.as_ref();
+                if joined(text, p, t)
+                    && pl.len() >= 3
+                    && !not_a_name(pl)
+                    && !is(GENERIC, pl)
+                    && !is(NOT_A_FACILITY, pl)
+                    && !env.dicts.is_medical(pl)
+                {
+                    k = i - 1;
+                }
             }
             // "our Dallas clinic": a city before a lower-case facility word in mixed-case
             // text describes where, it does not name the facility
@@ -291,7 +370,7 @@ pub(crate) fn detect(env: &Env<'_>, toks: &[Tok<'_>], caseless: &[bool], out: &m
             }
         }
         // 3. after a transfer cue: "transferred to gh", "sent to GBMC", "came into GH"
-        if is(TRANSFER_PREPS, l) && i >= 1 && i + 1 < n {
+        if cls & C_PREP != 0 && i >= 1 && i + 1 < n {
             let verb = toks[..i]
                 .iter()
                 .rev()
@@ -318,6 +397,31 @@ pub(crate) fn detect(env: &Env<'_>, toks: &[Tok<'_>], caseless: &[bool], out: &m
                 ));
                 i = j + 1;
                 continue;
+            }
+        }
+        // 4. a city or state in a one-case line after "in", "from": "LIVES IN ROCKVILLE"
+        if cls & C_PLACE_PREP != 0 && i + 1 < n && caseless[i + 1] {
+            let nx = &toks[i + 1];
+            let nl = nx.lower.as_ref();
+            let mut chars = nl.chars();
+            let title = chars
+                .next()
+                .map(|c| c.to_uppercase().collect::<String>() + chars.as_str());
+            let word = &text[nx.start..nx.name_end];
+            let hit = title
+                .filter(|_| nl.len() >= 4 && joined(text, t, nx))
+                .and_then(|title| env.dicts.gaz_map.get(&title))
+                .and_then(|c| c.iter().find(|(p, _)| p.eq_ignore_ascii_case(word)));
+            if let Some((_, entry)) = hit {
+                let place_ok = match entry.place {
+                    Place::City | Place::Org => true,
+                    Place::State | Place::Country => env.policy.states_and_countries,
+                };
+                if place_ok && !entry.ambiguous && !ctx.common(nx) && !not_a_name(nl) {
+                    out.push(Span::new(nx.start, nx.name_end, entry.kind(), 0.7));
+                    i += 2;
+                    continue;
+                }
             }
         }
         i += 1;

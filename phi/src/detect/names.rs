@@ -287,6 +287,9 @@ const LEX_STRONG: u8 = 2;
 const LEX_WEAK: u8 = 4;
 const LEX_POSTNOMINAL: u8 = 8;
 const LEX_MEDICAL_NOUN: u8 = 16;
+const LEX_ANY_TITLE: u8 = 32;
+const LEX_ROLE: u8 = 64;
+const LEX_VERB: u8 = 128;
 
 /// The cue lists above as one hashed lookup (a token is classified with one probe instead
 /// of a linear scan of every list).
@@ -310,6 +313,9 @@ fn lex(word: &str) -> u8 {
             (WEAK_CUES, LEX_WEAK),
             (POSTNOMINALS, LEX_POSTNOMINAL),
             (MEDICAL_NOUNS, LEX_MEDICAL_NOUN),
+            (ANY_CASE_TITLES, LEX_ANY_TITLE),
+            (ANY_CASE_ROLES, LEX_ROLE),
+            (ANY_CASE_VERBS, LEX_VERB),
         ] {
             for w in list {
                 *m.entry(w).or_default() |= flag;
@@ -1455,7 +1461,7 @@ impl Ctx<'_> {
             && !not_a_name(&t.lower)
             && !self.blocked(t)
             && !self.is_common_word(t)
-            && lex(&t.lower) == 0
+            && lex(&t.lower) & !(LEX_ANY_TITLE | LEX_ROLE | LEX_VERB) == 0
     }
 
     /// Extends a name found by a cue in any case: initials, census surnames that are not
@@ -1498,11 +1504,16 @@ fn any_case(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
             && rest
                 .bytes()
                 .all(|c| matches!(c, b' ' | b':' | b'-' | b',' | b'\t' | b'('));
-        if gap_ok && nx.name_end - nx.start >= 2 && !medical_noun_follows(text, nx.name_end) {
+        let class = lex(&t.lower);
+        if class & (LEX_ANY_TITLE | LEX_ROLE | LEX_VERB) != 0
+            && gap_ok
+            && nx.name_end - nx.start >= 2
+            && !medical_noun_follows(text, nx.name_end)
+        {
             let lower = t.lower.as_ref();
-            let title = ANY_CASE_TITLES.contains(&lower);
-            let role = ANY_CASE_ROLES.contains(&lower);
-            let verb = ANY_CASE_VERBS.contains(&lower);
+            let title = class & LEX_ANY_TITLE != 0;
+            let role = class & LEX_ROLE != 0;
+            let verb = class & LEX_VERB != 0;
             let accept = if title {
                 if lower == "ms" {
                     ctx.dict_name_not_word(nx) || ctx.dict_first(nx) && !ctx.is_common_word(nx)
