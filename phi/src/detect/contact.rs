@@ -36,7 +36,7 @@ pub(crate) fn rules() -> Vec<RuleDef> {
         RuleDef::new(r"\b\d{3}[\-.]\d{4}\b", local_phone),
         // any number after a phone cue: "Mobile: 03.93.92.16.85", "call me at 0494 92 82 32"
         RuleDef::new(
-            r"(?i)\b(?:phone|tel(?:ephone)?|mobile|cell(?:phone)?|fax|desk|pager|call\s+(?:me\s+)?(?:at|on)|text\s+(?:me\s+)?(?:at|on)|reach\s+(?:me\s+)?(?:at|on)|messages\s+to|answering\s+at|number\s+is)\s*[:#]?\s*(\+?\(?\d[\d\s().\-]{4,20}\d)",
+            r"(?i)\b(?:phone|tel(?:ephone)?|mobile|cell(?:phone)?|fax|desk|pager|beeper|pgr|pg|call\s+(?:me\s+)?(?:at|on)|text\s+(?:me\s+)?(?:at|on)|reach\s+(?:me\s+)?(?:at|on)|messages\s+to|answering\s+at|number\s+is)\s*[:#]?\s*(\+?\(?\d[\d\s().\-]{4,20}\d)",
             cued_phone,
         ),
         // short pager numbers and extensions: "pager 12345", "ext. 4021"
@@ -114,7 +114,12 @@ fn phone(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
     let m = c.get(0).expect("group 0. This is a bug.");
     let t = env.text.as_bytes();
     // embedded in a longer number or a dotted/dashed code (dates, IDs, IPs)
-    if m.start() > 0 && matches!(t[m.start() - 1], b'-' | b'/' | b'.') && t[m.start()] != b'(' {
+    // (a separator run before it, "DAUGHTER---301 944-5032", is not a longer number)
+    if m.start() > 1
+        && matches!(t[m.start() - 1], b'-' | b'/' | b'.')
+        && t[m.start() - 2].is_ascii_digit()
+        && t[m.start()] != b'('
+    {
         return;
     }
     if m.end() < t.len()

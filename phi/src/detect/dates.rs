@@ -56,6 +56,16 @@ pub(crate) fn rules() -> Vec<RuleDef> {
         ),
         // Month/Year: 3/2021, 03-2021
         RuleDef::new(r"\b(0?[1-9]|1[0-2])[/\-]((?:19|20)\d{2})\b", month_year),
+        // Ordinal day after "the": "on the 11th"
+        RuleDef::new(
+            r"(?i)\bthe\s+((?:[12]?\d|3[01])(?:st|nd|rd|th))\b",
+            ordinal_day,
+        ),
+        // Month and year in any case: "MARCH OF 1993", "in september 2001"
+        RuleDef::new(
+            r"(?i)\b(?:january|february|march|april|june|july|august|september|october|november|december)\.?,?\s+(?:of\s+)?(?:19|20)\d{2}\b",
+            plain,
+        ),
         // Month/Day: 1/2 (context needed)
         RuleDef::new(r"\b(\d{1,2})/(\d{1,2})\b", month_day_numeric),
         // '92 after a preposition
@@ -97,6 +107,21 @@ fn plain(c: &Captures<'_>, _: &Env<'_>, out: &mut Vec<Span>) {
         Kind::Date,
         0.9,
     );
+}
+
+fn ordinal_day(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
+    let Some(m) = c.get(1) else { return };
+    let d: u32 = m
+        .as_str()
+        .trim_end_matches(|ch: char| ch.is_ascii_alphabetic())
+        .parse()
+        .unwrap_or(0);
+    // "the 2nd dose", "the 3rd time": an ordinal before a noun is not a day
+    let next = word_after(env.text, m.end());
+    if d == 0 || !(next.is_empty() || matches!(next.as_str(), "at" | "of" | "in" | "and" | "or")) {
+        return;
+    }
+    out.push(Span::new(m.start(), m.end(), Kind::Date, 0.6));
 }
 
 fn plain_age(c: &Captures<'_>, _: &Env<'_>, out: &mut Vec<Span>) {
@@ -411,7 +436,6 @@ const QUANTITY_FOLLOWS: &[&str] = &[
     "cans",
     "bottle",
     "inch",
-    "in",
     "cm",
     "mm",
     "kg",
@@ -458,6 +482,7 @@ const QUANTITY_FOLLOWS: &[&str] = &[
     "ips",
     "fio2",
     "mode",
+    "inches",
 ];
 
 /// Up to `n` ASCII words before `pos` on the same clause (stops at a line break, ';' or a
@@ -505,7 +530,11 @@ fn month_day_numeric(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
     }
     let t = env.text.as_bytes();
     // part of a longer numeric expression (3/4/5, 1/2.5, 120/80/..., +1/2, 1-1/2)
+    // (a header colon, "HX:8/30", is not a ratio)
+    let header_colon =
+        m.start() > 1 && t[m.start() - 1] == b':' && t[m.start() - 2].is_ascii_alphabetic();
     let glued_before = m.start() > 0
+        && !header_colon
         && matches!(
             t[m.start() - 1],
             b'/' | b'.' | b'-' | b':' | b'+' | b'#' | b'='
@@ -517,12 +546,18 @@ fn month_day_numeric(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
     if glued_before || glued_after || percent_after {
         return;
     }
-    if unit_follows(env.text, m.end()) || measure_context(env.text, m.start(), m.end()) {
-        return;
-    }
     let w = word_before(env.text, m.start());
     let cued = w.as_deref().is_some_and(|w| DATE_CUES.contains(&w));
     let strong_cue = w.as_deref().is_some_and(|w| STRONG_DATE_CUES.contains(&w));
+    // "CP ON 10/23": a strong cue right before outweighs measurement words further back
+    let measured = if strong_cue {
+        QUANTITY_FOLLOWS.contains(&word_after(env.text, m.end()).as_str())
+    } else {
+        measure_context(env.text, m.start(), m.end())
+    };
+    if unit_follows(env.text, m.end()) || measured {
+        return;
+    }
     let time_follows = {
         let a = super::after(env.text, m.end(), 8);
         let a = a.trim_start();
@@ -530,7 +565,7 @@ fn month_day_numeric(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
             || a.as_bytes().first().is_some_and(u8::is_ascii_digit) && a.contains(':')
     };
     // common fractions ("1/2", "3/4") are dates only after a strong cue or before a time
-    let fraction = !year_like && (a < b && b <= 4 || b == 8 && a < 8);
+    let fraction = !year_like && a < b && b <= 4;
     if fraction && !strong_cue && !time_follows {
         return;
     }

@@ -60,6 +60,10 @@ const TRANSFER_VERBS: &[&str] = &[
     "transported",
     "txd",
     "txed",
+    "adm",
+    "brought",
+    "followed",
+    "seen",
 ];
 
 /// Prepositions after a transfer verb.
@@ -202,6 +206,10 @@ const C_START: u8 = 1;
 const C_WORD: u8 = 2;
 const C_PREP: u8 = 4;
 const C_PLACE_PREP: u8 = 8;
+const C_SAINT: u8 = 16;
+
+/// "St." and its kin, before a saint's name in a facility: "TO GO TO ST. MARY".
+const SAINTS: &[&str] = &["mt", "saint", "st", "ste"];
 
 /// The word lists that start a rule, as one hashed lookup per token (most tokens are in
 /// none of them).
@@ -214,6 +222,7 @@ fn class(w: &str) -> u8 {
             (FACILITY_WORDS, C_WORD),
             (TRANSFER_PREPS, C_PREP),
             (PLACE_PREPS, C_PLACE_PREP),
+            (SAINTS, C_SAINT),
         ] {
             for w in list {
                 *m.entry(w).or_default() |= flag;
@@ -279,8 +288,13 @@ impl Ctx<'_> {
         ]
         .iter()
         .any(|s| l.len() > s.len() + 2 && l.ends_with(s));
+        // units and teams: "NSICU", "CVICU", "renal team"
+        let unit = ["icu", "ccu", "team", "unit"]
+            .iter()
+            .any(|s| l.ends_with(s));
         (abbrev || l.len() >= 4)
             && !clinical
+            && !unit
             && !self.common(t)
             && !self.env.dicts.first.contains_key(l)
     }
@@ -305,6 +319,23 @@ pub(crate) fn detect(env: &Env<'_>, toks: &[Tok<'_>], caseless: &[bool], out: &m
         if cls == 0 {
             i += 1;
             continue;
+        }
+        // 0. "ST. MARY" in a one-case line (mixed case is the saint regex's): a dot after
+        // "st" (not "ST" sinus tachycardia) and a census first name or an unknown word
+        if cls & C_SAINT != 0 && caseless[i] && i + 1 < n {
+            let nx = &toks[i + 1];
+            let dotted = l == "saint" || t.dot;
+            let nl = nx.lower.as_ref();
+            if dotted
+                && joined(text, t, nx)
+                && nl.len() >= 3
+                && !not_a_name(nl)
+                && (env.dicts.first.contains_key(nl) || !ctx.common(nx))
+            {
+                out.push(Span::new(t.start, nx.name_end, Kind::Organization, 0.75));
+                i += 2;
+                continue;
+            }
         }
         // 1. "holy cross", "sacred heart (hospital)"
         if cls & C_START != 0 && i + 1 < n && joined(text, t, &toks[i + 1]) {
@@ -376,9 +407,21 @@ pub(crate) fn detect(env: &Env<'_>, toks: &[Tok<'_>], caseless: &[bool], out: &m
                 .rev()
                 .take(3)
                 .take_while(|p| !text[p.end..t.start].contains(['\n', '.', ';']))
-                .any(|p| is(TRANSFER_VERBS, &p.lower));
+                .any(|p| {
+                    let v = p.lower.as_ref();
+                    // "seen by psych", "followed by amiodarone": only "seen at", "followed at";
+                    // "by" only after "screened" and "accepted"
+                    is(TRANSFER_VERBS, v)
+                        && (!matches!(v, "seen" | "followed") || l == "at")
+                        && (l != "by" || matches!(v, "screened" | "accepted"))
+                });
             let nx = &toks[i + 1];
-            if verb && joined(text, t, nx) && ctx.cue_head(i + 1) {
+            let team = i + 2 < n
+                && matches!(
+                    toks[i + 2].lower.as_ref(),
+                    "team" | "service" | "consult" | "dept" | "department"
+                );
+            if verb && !team && joined(text, t, nx) && ctx.cue_head(i + 1) {
                 let mut j = i + 1;
                 while j + 1 < n
                     && j < i + 3

@@ -888,6 +888,7 @@ pub(crate) fn detect<'a>(
         i += 1;
     }
     any_case(&ctx, caseless, out);
+    signature_lines(&ctx, out);
     propagate(&ctx, caseless, first_span, out);
 }
 
@@ -1410,6 +1411,8 @@ const ANY_CASE_ROLES: &[&str] = &[
     "staff",
     "uncle",
     "wife",
+    "social",
+    "family",
 ];
 
 /// Staff roles after which even an unknown word is a name: "NP JANICE", "rrt quang".
@@ -1485,6 +1488,45 @@ impl Ctx<'_> {
     }
 }
 
+/// A line that holds only a name, as a note's signature: "SUSAN", "Dan A. Forman". The first
+/// word is a census first name that is not an English word; the others are initials,
+/// census surnames or unknown words; nothing but spaces, dots and commas between them.
+fn signature_lines(ctx: &Ctx<'_>, out: &mut Vec<Span>) {
+    let toks = ctx.toks;
+    let text = ctx.text;
+    let mut a = 0;
+    while a < toks.len() {
+        let line_start = text[..toks[a].start].rfind('\n').map_or(0, |k| k + 1);
+        let mut b = a + 1;
+        while b < toks.len() && !text[toks[b - 1].end..toks[b].start].contains('\n') {
+            b += 1;
+        }
+        let line_end = text[toks[b - 1].end..]
+            .find('\n')
+            .map_or(text.len(), |k| toks[b - 1].end + k);
+        let only_words = text[line_start..line_end].bytes().all(|c| {
+            c.is_ascii_alphabetic()
+                || matches!(c, b' ' | b'.' | b',' | b'\'' | b'-' | b'\t' | b'\r')
+        });
+        let first = &toks[a];
+        if only_words
+            && b - a <= 3
+            && first.name_end - first.start >= 3
+            && ctx.d.first.get(first.lower.as_ref()) == Some(&false)
+            && !ctx.is_common_word(first)
+            && !ctx.blocked(first)
+            && toks[a + 1..b].iter().all(|t| {
+                t.name_end - t.start == 1
+                    || ctx.d.last.contains_key(t.lower.as_ref()) && !not_a_name(&t.lower)
+                    || ctx.unknown_word(t)
+            })
+        {
+            out.push(ctx.span(a, b - 1, 0.8));
+        }
+        a = b;
+    }
+}
+
 /// Names introduced by cues in any case (titles, relations, roles, verbs), and census name
 /// pairs in ALL CAPS or all-lower-case lines. Capitalised names in mixed-case text are the
 /// main scanner's.
@@ -1504,13 +1546,55 @@ fn any_case(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
             && rest
                 .bytes()
                 .all(|c| matches!(c, b' ' | b':' | b'-' | b',' | b'\t' | b'('));
-        let class = lex(&t.lower);
+        // a hyphenated token cues by its last part: "COPING-SISTER ,JANET"
+        let lower = t.lower.rsplit('-').next().unwrap_or("");
+        let class = lex(lower);
+        // "DAUGHTER-KRISSY": a role joined to the name by a hyphen
+        if let Some((head, rest)) = t.lower.split_once('-') {
+            let rest_start = t.start + head.len() + 1;
+            if lex(head) & LEX_ROLE != 0
+                && rest.len() >= 2
+                && !rest.contains('-')
+                && t.lower.len() == t.name_end - t.start
+                && (ctx.d.first.contains_key(rest) && !not_a_name(rest))
+            {
+                out.push(Span::new(rest_start, t.name_end, Kind::Name, 0.85));
+                i += 1;
+                continue;
+            }
+        }
+        // "DR. L. RUUSKA", "Q. LANDER RRT": an initial and a surname (one-case lines, or
+        // after a title)
+        let initial = |k: usize| {
+            let x = &toks[k];
+            x.name_end - x.start == 1 && x.dot && x.cap
+        };
+        let titled = i >= 1 && lex(&toks[i - 1].lower) & LEX_ANY_TITLE != 0;
+        // ("90'S. NTG": a plural's "S." is not an initial)
+        let glued = t.start > 0
+            && text.as_bytes()[t.start - 1] != b' '
+            && text.as_bytes()[t.start - 1] != b'\n'
+            && text.as_bytes()[t.start - 1] != b'(';
+        if initial(i) && !glued && (caseless[i] || titled) {
+            let j = ctx.extend_any(i);
+            let last = &toks[j];
+            if j > i
+                && !initial(j)
+                && (ctx.d.last.get(last.lower.as_ref()) == Some(&false)
+                    || ctx.dict_name_not_word(last)
+                    || ctx.unknown_word(last))
+                && !medical_noun_follows(text, last.name_end)
+            {
+                out.push(ctx.span(i, j, if titled { 0.9 } else { 0.8 }));
+                i = j + 1;
+                continue;
+            }
+        }
         if class & (LEX_ANY_TITLE | LEX_ROLE | LEX_VERB) != 0
             && gap_ok
             && nx.name_end - nx.start >= 2
             && !medical_noun_follows(text, nx.name_end)
         {
-            let lower = t.lower.as_ref();
             let title = class & LEX_ANY_TITLE != 0;
             let role = class & LEX_ROLE != 0;
             let verb = class & LEX_VERB != 0;
