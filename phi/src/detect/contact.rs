@@ -94,6 +94,43 @@ fn domain(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
     if labels.len() < 2 || labels[labels.len() - 2].len() < 2 {
         return;
     }
+    // a missing space after a full stop: "sent.no residuals", "cc.No output", "drng.in": a
+    // bare two-label "domain" whose TLD is an English word and whose first label is a word
+    let tld = labels[labels.len() - 1].to_ascii_lowercase();
+    let sentence_start = matches!(
+        tld.as_str(),
+        "no" | "in"
+            | "is"
+            | "it"
+            | "to"
+            | "me"
+            | "at"
+            | "so"
+            | "be"
+            | "us"
+            | "do"
+            | "go"
+            | "am"
+            | "pm"
+            | "as"
+            | "by"
+            | "my"
+            | "an"
+            | "he"
+            | "we"
+            | "on"
+            | "or"
+            | "if"
+    );
+    if labels.len() == 2 && !s.contains('/') && sentence_start {
+        let first = labels[0].to_ascii_lowercase();
+        let word_follows = env.text[m.end()..]
+            .strip_prefix(' ')
+            .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_alphabetic()));
+        if word_follows || env.dicts.is_word(&first) || env.dicts.is_medical(&first) {
+            return;
+        }
+    }
     let end = m.start() + trim_url_end(s);
     out.push(Span::new(m.start(), end, Kind::Url, 0.85));
 }

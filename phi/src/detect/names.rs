@@ -344,6 +344,10 @@ pub(crate) fn medical_noun_follows(text: &str, end: usize) -> bool {
         .strip_prefix("'s")
         .or_else(|| a.strip_prefix("’s"))
         .unwrap_or(&a);
+    // "per dr. Murphy- procedure ...": a dash between ends the name
+    if a.trim_start_matches(' ').starts_with("- ") {
+        return false;
+    }
     let w = a
         .trim_start_matches([' ', '-', '\''])
         .split(|c: char| !c.is_ascii_alphabetic() && c != '\'')
@@ -637,7 +641,8 @@ pub(crate) fn detect<'a>(
         let t = &toks[i];
         // every rule needs a capitalised token here or next
         let next_cap = i + 1 < n && (toks[i + 1].cap || toks[i + 1].upper);
-        if !t.cap && !t.upper && !next_cap {
+        // (lower-case post-nominals in one-case lines: "florencia cooke np")
+        if !(t.cap || t.upper || next_cap || caseless[i] && lower_postnominal(&ctx, i)) {
             i += 1;
             continue;
         }
@@ -1337,6 +1342,29 @@ const NOT_A_NAME: &[&str] = &[
     "you",
 ];
 
+/// A lower-case post-nominal that closes a name in a one-case line: an unambiguous one
+/// ("rrt", "licsw"), or "np"/"rn" after a census first name and a surname ("florencia cooke
+/// np"); never "pt", "pa", "ot", "md", "do" ("r fem pa line", "md aware").
+fn lower_postnominal(ctx: &Ctx<'_>, i: usize) -> bool {
+    let l = ctx.toks[i].lower.as_ref();
+    if lex(l) & LEX_POSTNOMINAL == 0 {
+        return false;
+    }
+    match l {
+        "pt" | "pa" | "ot" | "md" | "m.d" | "do" | "d.o" | "rd" | "slp" | "mph" | "pa-c" => false,
+        "np" | "rn" => {
+            i >= 2 && {
+                let (a, b) = (&ctx.toks[i - 2], &ctx.toks[i - 1]);
+                ctx.d.first.get(a.lower.as_ref()) == Some(&false)
+                    && !not_a_name(&a.lower)
+                    && (ctx.d.last.contains_key(b.lower.as_ref()) || ctx.unknown_word(b))
+                    && !not_a_name(&b.lower)
+            }
+        }
+        _ => true,
+    }
+}
+
 /// A function word or progress-note verb: never a name or a name part.
 pub(crate) fn not_a_name(lower: &str) -> bool {
     NOT_A_NAME.binary_search(&lower).is_ok()
@@ -1477,7 +1505,11 @@ impl Ctx<'_> {
                 break;
             }
             let initial = b.name_end - b.start == 1 && b.dot && b.cap;
-            if initial || self.dict_name_not_word(b) || self.unknown_word(b) {
+            // middle names too: "KAREN ANN SMITH"
+            let middle = self.d.first.get(b.lower.as_ref()) == Some(&false)
+                && !not_a_name(&b.lower)
+                && !self.blocked(b);
+            if initial || middle || self.dict_name_not_word(b) || self.unknown_word(b) {
                 j += 1;
             } else {
                 break;
@@ -1616,7 +1648,17 @@ fn any_case(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
                     || ctx.dict_name_not_word(nx)
                     || STAFF_ROLES.contains(&lower) && ctx.unknown_word(nx)
             } else if verb {
+                // "with patty hoeller", "with martin carey": a census first name that is
+                // also a word counts when a surname follows
                 ctx.dict_name_not_word(nx)
+                    || ctx.d.first.contains_key(nx.lower.as_ref())
+                        && !not_a_name(&nx.lower)
+                        && !ctx.blocked(nx)
+                        && i + 2 < n
+                        && adjacent(text, nx, &toks[i + 2])
+                        && (ctx.d.last.get(toks[i + 2].lower.as_ref()) == Some(&false)
+                            || ctx.dict_name_not_word(&toks[i + 2])
+                            || ctx.unknown_word(&toks[i + 2]))
             } else {
                 false
             };
