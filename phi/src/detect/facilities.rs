@@ -230,10 +230,12 @@ fn class(w: &str) -> u8 {
         }
         m
     });
-    if w.len() > 14 {
-        return 0;
+    // most tokens are rejected by length and first letter without hashing
+    const LETTERS: &[u8] = b"abcfghimnrstv";
+    match w.as_bytes().first() {
+        Some(c) if w.len() <= 14 && LETTERS.contains(c) => m.get(w).copied().unwrap_or(0),
+        _ => 0,
     }
-    m.get(w).copied().unwrap_or(0)
 }
 
 /// Only spaces (or a '.' after an abbreviation, or a '-') between two tokens on one line.

@@ -1367,7 +1367,12 @@ fn lower_postnominal(ctx: &Ctx<'_>, i: usize) -> bool {
 
 /// A function word or progress-note verb: never a name or a name part.
 pub(crate) fn not_a_name(lower: &str) -> bool {
-    NOT_A_NAME.binary_search(&lower).is_ok()
+    static SET: OnceLock<crate::dict::FSet<&'static str>> = OnceLock::new();
+    if lower.len() > 12 {
+        return false;
+    }
+    SET.get_or_init(|| NOT_A_NAME.iter().copied().collect())
+        .contains(lower)
 }
 
 /// A word with an English inflection ("restarted", "draining", "latest") that the
@@ -1601,13 +1606,13 @@ fn any_case(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
             let x = &toks[k];
             x.name_end - x.start == 1 && x.dot && x.cap
         };
-        let titled = i >= 1 && lex(&toks[i - 1].lower) & LEX_ANY_TITLE != 0;
+        let titled = || i >= 1 && lex(&toks[i - 1].lower) & LEX_ANY_TITLE != 0;
         // ("90'S. NTG": a plural's "S." is not an initial)
         let glued = t.start > 0
             && text.as_bytes()[t.start - 1] != b' '
             && text.as_bytes()[t.start - 1] != b'\n'
             && text.as_bytes()[t.start - 1] != b'(';
-        if initial(i) && !glued && (caseless[i] || titled) {
+        if initial(i) && !glued && (caseless[i] || titled()) {
             let j = ctx.extend_any(i);
             let last = &toks[j];
             if j > i
@@ -1617,7 +1622,7 @@ fn any_case(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
                     || ctx.unknown_word(last))
                 && !medical_noun_follows(text, last.name_end)
             {
-                out.push(ctx.span(i, j, if titled { 0.9 } else { 0.8 }));
+                out.push(ctx.span(i, j, if titled() { 0.9 } else { 0.8 }));
                 i = j + 1;
                 continue;
             }
@@ -1681,10 +1686,12 @@ fn any_case(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
             }
         }
         // a census first name and surname in an ALL CAPS line: "DAN A. SMITH"
-        let first = ctx.d.first.get(t.lower.as_ref()) == Some(&false)
-            || ctx.dict_name_not_word(t) && ctx.d.first.contains_key(t.lower.as_ref());
         // only in ALL CAPS: in lower-case prose a bare name pair needs a cue
-        if caseless[i] && t.upper && first && !ctx.blocked(t) && !not_a_name(&t.lower) {
+        let first = || {
+            ctx.d.first.get(t.lower.as_ref()) == Some(&false)
+                || ctx.dict_name_not_word(t) && ctx.d.first.contains_key(t.lower.as_ref())
+        };
+        if caseless[i] && t.upper && first() && !ctx.blocked(t) && !not_a_name(&t.lower) {
             let j = ctx.extend_any(i);
             let last = &toks[j];
             if j > i
