@@ -1,5 +1,5 @@
-//! Hospitals, wards and other facilities in any case: "transferred to gh", "CALVERT
-//! HOSPITAL", "holy cross", "taken to kernan hosp.", and the same facility wherever else it
+//! Hospitals, wards and other facilities in any case: "transferred to qm", "BRISTOW
+//! HOSPITAL", "taken to varnell hosp.", and the same facility wherever else it
 //! appears in the note. Capitalised organisation names in mixed-case text are found by the
 //! regex rules in [`super::places`]; this pass relies on cues and word classes instead of
 //! capitalisation, so it also works in ALL CAPS and all-lower-case notes.
@@ -12,7 +12,7 @@ use crate::dict::{FMap, Place};
 use crate::kind::Kind;
 use crate::span::Span;
 
-/// Words that end a facility name: "calvert hospital", "kernan hosp", "X memorial".
+/// Words that end a facility name: "bristow hospital", "varnell hosp", "X memorial".
 const FACILITY_WORDS: &[&str] = &[
     "clinic",
     "general",
@@ -30,9 +30,6 @@ const FACILITY_WORDS: &[&str] = &[
     "nh",
     "snf",
 ];
-
-/// Words that start a facility name in any case: "holy cross", "sacred heart".
-const FACILITY_STARTS: &[&str] = &["holy", "sacred"];
 
 /// Verbs of moving a patient between places; the facility follows "to", "from", "into", "at"
 /// or "by": "transferred to", "was sent to", "came into", "screened by".
@@ -195,14 +192,13 @@ const GENERIC: &[&str] = &[
     "university",
 ];
 
-/// Prepositions before a place of residence or origin: "lives in rockville", "FROM TOWSON".
+/// Prepositions before a place of residence or origin: "lives in fairhope", "FROM SPOKANE".
 const PLACE_PREPS: &[&str] = &["from", "in", "near", "to"];
 
 fn is(list: &[&str], w: &str) -> bool {
     list.contains(&w)
 }
 
-const C_START: u8 = 1;
 const C_WORD: u8 = 2;
 const C_PREP: u8 = 4;
 const C_PLACE_PREP: u8 = 8;
@@ -218,7 +214,6 @@ fn class(w: &str) -> u8 {
     let m = MAP.get_or_init(|| {
         let mut m: FMap<&'static str, u8> = FMap::default();
         for (list, flag) in [
-            (FACILITY_STARTS, C_START),
             (FACILITY_WORDS, C_WORD),
             (TRANSFER_PREPS, C_PREP),
             (PLACE_PREPS, C_PLACE_PREP),
@@ -274,8 +269,8 @@ impl Ctx<'_> {
             || d.gaz_map.contains_key(&self.env.text[t.start..t.name_end])
     }
 
-    /// A head word after a transfer cue: an abbreviation ("GH", "gbmc") or a word that no
-    /// list knows ("quartermain").
+    /// A head word after a transfer cue: an abbreviation ("QM", "qmc") or a word that no
+    /// list knows ("quarvell").
     fn cue_head(&self, k: usize) -> bool {
         let t = &self.toks[k];
         let l = t.lower.as_ref();
@@ -339,27 +334,7 @@ pub(crate) fn detect(env: &Env<'_>, toks: &[Tok<'_>], caseless: &[bool], out: &m
                 continue;
             }
         }
-        // 1. "holy cross", "sacred heart (hospital)"
-        if cls & C_START != 0 && i + 1 < n && joined(text, t, &toks[i + 1]) {
-            let nx = &toks[i + 1];
-            let word_follows = i + 2 < n
-                && is(FACILITY_WORDS, &toks[i + 2].lower)
-                && joined(text, nx, &toks[i + 2]);
-            // "to holy cross", "at Sacred Heart", "holy cross hospital"; not "the holy land"
-            let cued = i >= 1 && is(TRANSFER_PREPS, &toks[i - 1].lower);
-            if !not_a_name(&nx.lower) && nx.lower.len() >= 3 && (cued || word_follows) {
-                let j = if word_follows { i + 2 } else { i + 1 };
-                out.push(Span::new(
-                    t.start,
-                    toks[j].name_end,
-                    Kind::Organization,
-                    0.8,
-                ));
-                i = j + 1;
-                continue;
-            }
-        }
-        // 2. name words before a facility word: "calvert hospital", "KERNAN HOSP"
+        // 2. name words before a facility word: "bristow hospital", "VARNELL HOSP"
         if cls & C_WORD != 0 && i >= 1 && !matches!(l, "home" | "snf" | "general") {
             let mut k = i;
             while k >= 1
@@ -402,7 +377,7 @@ pub(crate) fn detect(env: &Env<'_>, toks: &[Tok<'_>], caseless: &[bool], out: &m
                 continue;
             }
         }
-        // 3. after a transfer cue: "transferred to gh", "sent to GBMC", "came into GH"
+        // 3. after a transfer cue: "transferred to qm", "sent to QMC", "came into QM"
         if cls & C_PREP != 0 && i >= 1 && i + 1 < n {
             let verb = toks[..i]
                 .iter()
@@ -444,7 +419,7 @@ pub(crate) fn detect(env: &Env<'_>, toks: &[Tok<'_>], caseless: &[bool], out: &m
                 continue;
             }
         }
-        // 4. a city or state in a one-case line after "in", "from": "LIVES IN ROCKVILLE"
+        // 4. a city or state in a one-case line after "in", "from": "LIVES IN FAIRHOPE"
         if cls & C_PLACE_PREP != 0 && i + 1 < n && caseless[i + 1] {
             let nx = &toks[i + 1];
             let nl = nx.lower.as_ref();

@@ -344,7 +344,7 @@ pub(crate) fn medical_noun_follows(text: &str, end: usize) -> bool {
         .strip_prefix("'s")
         .or_else(|| a.strip_prefix("’s"))
         .unwrap_or(&a);
-    // "per dr. Murphy- procedure ...": a dash between ends the name
+    // "per dr. Babinski- procedure ...": a dash between ends the name
     if a.trim_start_matches(' ').starts_with("- ") {
         return false;
     }
@@ -641,7 +641,7 @@ pub(crate) fn detect<'a>(
         let t = &toks[i];
         // every rule needs a capitalised token here or next
         let next_cap = i + 1 < n && (toks[i + 1].cap || toks[i + 1].upper);
-        // (lower-case post-nominals in one-case lines: "florencia cooke np")
+        // (lower-case post-nominals in one-case lines: "margaret quibell np")
         if !(t.cap || t.upper || next_cap || caseless[i] && lower_postnominal(&ctx, i)) {
             i += 1;
             continue;
@@ -1343,7 +1343,7 @@ const NOT_A_NAME: &[&str] = &[
 ];
 
 /// A lower-case post-nominal that closes a name in a one-case line: an unambiguous one
-/// ("rrt", "licsw"), or "np"/"rn" after a census first name and a surname ("florencia cooke
+/// ("rrt", "licsw"), or "np"/"rn" after a census first name and a surname ("margaret quibell
 /// np"); never "pt", "pa", "ot", "md", "do" ("r fem pa line", "md aware").
 fn lower_postnominal(ctx: &Ctx<'_>, i: usize) -> bool {
     let l = ctx.toks[i].lower.as_ref();
@@ -1384,11 +1384,11 @@ fn inflected(l: &str) -> bool {
             .any(|s| l.ends_with(s))
 }
 
-/// Titles that introduce a name in any case: "dr healey", "MR. SMITH", "mrs park".
+/// Titles that introduce a name in any case: "dr okafor", "MR. SMITH", "mrs park".
 const ANY_CASE_TITLES: &[&str] = &["doctor", "dr", "drs", "miss", "mr", "mrs", "ms", "prof"];
 
-/// Relations and roles after which a first name is a name in any case: "husband bill",
-/// "NP JANICE", "house staff mary".
+/// Relations and roles after which a first name is a name in any case: "husband tobias",
+/// "NP LORNA", "house staff mary".
 const ANY_CASE_ROLES: &[&str] = &[
     "attending",
     "aunt",
@@ -1448,7 +1448,7 @@ const ANY_CASE_ROLES: &[&str] = &[
     "family",
 ];
 
-/// Staff roles after which even an unknown word is a name: "NP JANICE", "rrt quang".
+/// Staff roles after which even an unknown word is a name: "NP LORNA", "rrt quang".
 const STAFF_ROLES: &[&str] = &[
     "attending",
     "chaplain",
@@ -1467,7 +1467,7 @@ const STAFF_ROLES: &[&str] = &[
 ];
 
 /// Verbs and prepositions after which a dictionary first or last name is a name in any case:
-/// "called mary", "spoke with suzette", "per dr".
+/// "called mary", "spoke with odessa", "per dr".
 const ANY_CASE_VERBS: &[&str] = &[
     "asked", "called", "informed", "met", "notified", "paged", "per", "spoke", "told", "with",
 ];
@@ -1510,7 +1510,7 @@ impl Ctx<'_> {
                 break;
             }
             let initial = b.name_end - b.start == 1 && b.dot && b.cap;
-            // middle names too: "KAREN ANN SMITH"
+            // middle names too: "DELPHINE ANN SMITH"
             let middle = self.d.first.get(b.lower.as_ref()) == Some(&false)
                 && !not_a_name(&b.lower)
                 && !self.blocked(b);
@@ -1525,7 +1525,7 @@ impl Ctx<'_> {
     }
 }
 
-/// A line that holds only a name, as a note's signature: "SUSAN", "Dan A. Forman". The first
+/// A line that holds only a name, as a note's signature: "MIRELLA", "Dan A. Quibell". The first
 /// word is a census first name that is not an English word; the others are initials,
 /// census surnames or unknown words; nothing but spaces, dots and commas between them.
 fn signature_lines(ctx: &Ctx<'_>, out: &mut Vec<Span>) {
@@ -1576,17 +1576,17 @@ fn any_case(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
         let t = &toks[i];
         let nx = &toks[i + 1];
         let gap = &text[t.end..nx.start];
-        // "dr. smith", "son: bill", "DAUGHTER-KRISSY"; not across a sentence end ("NP . LUNG")
+        // "dr. smith", "son: bill", "DAUGHTER-TAMARA"; not across a sentence end ("NP . LUNG")
         let rest = gap.strip_prefix('.').unwrap_or(gap);
         let gap_ok = !gap.is_empty()
             && gap.len() <= 4
             && rest
                 .bytes()
                 .all(|c| matches!(c, b' ' | b':' | b'-' | b',' | b'\t' | b'('));
-        // a hyphenated token cues by its last part: "COPING-SISTER ,JANET"
+        // a hyphenated token cues by its last part: "COPING-SISTER ,OPHELIA"
         let lower = t.lower.rsplit('-').next().unwrap_or("");
         let class = lex(lower);
-        // "DAUGHTER-KRISSY": a role joined to the name by a hyphen
+        // "DAUGHTER-TAMARA": a role joined to the name by a hyphen
         if let Some((head, rest)) = t.lower.split_once('-') {
             let rest_start = t.start + head.len() + 1;
             if lex(head) & LEX_ROLE != 0
@@ -1600,7 +1600,7 @@ fn any_case(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
                 continue;
             }
         }
-        // "DR. L. RUUSKA", "Q. LANDER RRT": an initial and a surname (one-case lines, or
+        // "DR. L. WOJCIK", "Q. LANDER RRT": an initial and a surname (one-case lines, or
         // after a title)
         let initial = |k: usize| {
             let x = &toks[k];
@@ -1653,7 +1653,7 @@ fn any_case(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
                     || ctx.dict_name_not_word(nx)
                     || STAFF_ROLES.contains(&lower) && ctx.unknown_word(nx)
             } else if verb {
-                // "with patty hoeller", "with martin carey": a census first name that is
+                // "with patty brennagh", "with martin quade": a census first name that is
                 // also a word counts when a surname follows
                 ctx.dict_name_not_word(nx)
                     || ctx.d.first.contains_key(nx.lower.as_ref())
@@ -1671,7 +1671,7 @@ fn any_case(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
                 let j = ctx.extend_any(i + 1);
                 if !medical_noun_follows(text, toks[j].name_end) {
                     out.push(ctx.span(i + 1, j, if title || role { 0.9 } else { 0.8 }));
-                    // "drs joseph and robbinson"
+                    // "drs ansel and pemberton"
                     if title && j + 2 < n {
                         let (and, y) = (&toks[j + 1], &toks[j + 2]);
                         if matches!(and.lower.as_ref(), "and" | "&")
