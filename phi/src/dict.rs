@@ -291,6 +291,43 @@ pub(crate) type FMap<K, V> = HashMap<K, V, FnvBuild>;
 /// A set with FNV hashing.
 pub(crate) type FSet<K> = HashSet<K, FnvBuild>;
 
+/// Words collected from the text being scanned (surnames found with strong evidence, facility
+/// heads), looked up once per token. The keys are untrusted, so they sit in a sorted list
+/// (O(log n) per lookup whatever the keys) behind a 4096-bit filter on first byte, last byte
+/// and length that rejects most tokens without a comparison.
+pub(crate) struct TextWords<'a> {
+    filter: Box<[u64; 64]>,
+    words: Vec<&'a str>,
+}
+
+impl<'a> TextWords<'a> {
+    fn slot(w: &str) -> usize {
+        let b = w.as_bytes();
+        let (f, l) = (b.first().copied(), b.last().copied());
+        let (f, l) = (usize::from(f.unwrap_or(0)), usize::from(l.unwrap_or(0)));
+        (f.wrapping_mul(131) ^ l.wrapping_mul(31) ^ b.len().wrapping_mul(7)) & 4095
+    }
+
+    /// The set of `words` (any order, duplicates allowed).
+    pub(crate) fn new(mut words: Vec<&'a str>) -> Self {
+        words.sort_unstable();
+        words.dedup();
+        let mut filter = Box::new([0u64; 64]);
+        for w in &words {
+            let k = Self::slot(w);
+            filter[k / 64] |= 1 << (k % 64);
+        }
+        TextWords { filter, words }
+    }
+
+    /// Whether `w` is in the set.
+    #[inline]
+    pub(crate) fn contains(&self, w: &str) -> bool {
+        let k = Self::slot(w);
+        self.filter[k / 64] & (1 << (k % 64)) != 0 && self.words.binary_search(&w).is_ok()
+    }
+}
+
 /// Which family a gazetteer entry belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Place {

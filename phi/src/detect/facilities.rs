@@ -8,7 +8,7 @@ use super::names::{not_a_name, Tok};
 use super::Env;
 use std::sync::OnceLock;
 
-use crate::dict::{FMap, Place};
+use crate::dict::{FMap, Place, TextWords};
 use crate::kind::Kind;
 use crate::span::Span;
 
@@ -450,12 +450,11 @@ pub(crate) fn detect(env: &Env<'_>, toks: &[Tok<'_>], caseless: &[bool], out: &m
     if heads.is_empty() {
         return;
     }
-    heads.sort_unstable();
-    heads.dedup();
+    let heads = TextWords::new(heads);
     let mut covered: Vec<(usize, usize)> = out.iter().map(|s| (s.start, s.end)).collect();
     covered.sort_unstable();
     for t in toks {
-        if heads.binary_search(&t.lower.as_ref()).is_err() {
+        if !heads.contains(&t.lower) {
             continue;
         }
         let k = covered.partition_point(|&(s, _)| s <= t.start);

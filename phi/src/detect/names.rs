@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use super::Env;
-use crate::dict::{Dicts, FMap};
+use crate::dict::{Dicts, FMap, TextWords};
 use crate::kind::Kind;
 use crate::span::Span;
 
@@ -30,6 +30,10 @@ pub(crate) struct Tok<'a> {
     pub dot: bool,
     /// Starts a sentence or a line.
     pub sent_start: bool,
+    /// Holds an inner hyphen ("daughter-in-law").
+    pub hyphen: bool,
+    /// The word-list flags of `lower` (`LEX_*`), looked up once here for every pass.
+    pub lex: u8,
 }
 
 const TITLES: &[&str] = &[
@@ -294,19 +298,21 @@ const LEX_VERB: u8 = 128;
 /// The cue lists above as one hashed lookup (a token is classified with one probe instead
 /// of a linear scan of every list).
 fn lex(word: &str) -> u8 {
-    /// The lookup, plus per first byte a bit for each word length (63 for 63 and longer)
-    /// that some listed word has: most tokens are rejected without hashing.
+    /// The lookup, plus a 16384-bit filter on each listed word's first byte, last byte and
+    /// length: most tokens are rejected without hashing.
     struct Lex {
         map: FMap<&'static str, u8>,
-        shape: [u64; 256],
+        filter: [u64; 256],
     }
-    fn bit(len: usize) -> u64 {
-        1 << len.min(63)
+    fn slot(w: &[u8]) -> usize {
+        let f = usize::from(w.first().copied().unwrap_or(0));
+        let l = usize::from(w.last().copied().unwrap_or(0));
+        ((f << 6) ^ l.wrapping_mul(37) ^ w.len().wrapping_mul(977)) & 16383
     }
     static LEX: OnceLock<Lex> = OnceLock::new();
     let lx = LEX.get_or_init(|| {
         let mut m: FMap<&'static str, u8> = FMap::default();
-        let mut shape = [0u64; 256];
+        let mut filter = [0u64; 256];
         for (list, flag) in [
             (TITLES, LEX_TITLE),
             (STRONG_CUES, LEX_STRONG),
@@ -319,17 +325,15 @@ fn lex(word: &str) -> u8 {
         ] {
             for w in list {
                 *m.entry(w).or_default() |= flag;
-                if let Some(&f) = w.as_bytes().first() {
-                    shape[usize::from(f)] |= bit(w.len());
-                }
+                let k = slot(w.as_bytes());
+                filter[k / 64] |= 1 << (k % 64);
             }
         }
-        Lex { map: m, shape }
+        Lex { map: m, filter }
     });
-    if let Some(&f) = word.as_bytes().first() {
-        if lx.shape[usize::from(f)] & bit(word.len()) == 0 {
-            return 0;
-        }
+    let k = slot(word.as_bytes());
+    if lx.filter[k / 64] & (1 << (k % 64)) == 0 {
+        return 0;
     }
     lx.map.get(word).copied().unwrap_or(0)
 }
@@ -432,6 +436,7 @@ pub(crate) fn tokenize<'a>(text: &'a str, lower: &'a str) -> Vec<Tok<'a>> {
         };
         let start = i;
         let mut ascii = first_len == 1;
+        let mut hyphen = false;
         i += first_len;
         // case bits of the ASCII letters seen (exact when the token is ASCII)
         let mut case = CASE[usize::from(c)];
@@ -444,6 +449,7 @@ pub(crate) fn tokenize<'a>(text: &'a str, lower: &'a str) -> Vec<Tok<'a>> {
             if c == b'\'' || c == b'-' {
                 // keep inner apostrophes and hyphens when a letter follows
                 if letter_at(text, i + 1).is_some() {
+                    hyphen |= c == b'-';
                     i += 1;
                     continue;
                 }
@@ -497,22 +503,26 @@ pub(crate) fn tokenize<'a>(text: &'a str, lower: &'a str) -> Vec<Tok<'a>> {
             )
         };
         let dot = b.get(end) == Some(&b'.');
+        let low = if !any_upper {
+            Cow::Borrowed(base)
+        } else if ascii {
+            Cow::Borrowed(&lower[start..name_end])
+        } else {
+            Cow::Owned(base.to_lowercase())
+        };
+        let lex = lex(&low);
         toks.push(Tok {
             start,
             end,
-            lower: if !any_upper {
-                Cow::Borrowed(base)
-            } else if ascii {
-                Cow::Borrowed(&lower[start..name_end])
-            } else {
-                Cow::Owned(base.to_lowercase())
-            },
+            lower: low,
             name_end,
             cap,
             upper,
             initial: single && cap,
             dot,
             sent_start: last_sep_start,
+            hyphen,
+            lex,
         });
         last_sep_start = false;
     }
@@ -647,7 +657,7 @@ pub(crate) fn detect<'a>(
             continue;
         }
         // 1. title + capitalised words
-        let class = lex(&t.lower);
+        let class = t.lex;
         // ("SR BP": sinus rhythm, not a title, in ALL CAPS)
         let caps_title = !t.upper || ANY_CASE_TITLES.contains(&t.lower.as_ref());
         if class & LEX_TITLE != 0
@@ -926,12 +936,11 @@ fn propagate(ctx: &Ctx<'_>, caseless: &[bool], from: usize, out: &mut Vec<Span>)
     if known.is_empty() {
         return;
     }
-    known.sort_unstable();
-    known.dedup();
+    let known = TextWords::new(known);
     covered.sort_unstable();
     for (ti, t) in ctx.toks.iter().enumerate() {
         let shape = t.cap && !t.upper || caseless[ti];
-        if !shape || known.binary_search(&t.lower.as_ref()).is_err() {
+        if !shape || !known.contains(&t.lower) {
             continue;
         }
         let k = covered.partition_point(|&(s, _)| s <= t.start);
@@ -1054,8 +1063,14 @@ pub(crate) fn tokenize_reference(text: &str) -> Vec<Tok<'_>> {
             initial: single && cap,
             dot,
             sent_start: last_sep_start,
+            hyphen: false,
+            lex: 0,
         });
         last_sep_start = false;
+    }
+    for t in &mut toks {
+        t.hyphen = t.lower.contains('-');
+        t.lex = lex(&t.lower);
     }
     // a dot after an initial or a title is not a sentence end
     for k in 1..toks.len() {
@@ -1497,7 +1512,7 @@ impl Ctx<'_> {
             && !not_a_name(&t.lower)
             && !self.blocked(t)
             && !self.is_common_word(t)
-            && lex(&t.lower) & !(LEX_ANY_TITLE | LEX_ROLE | LEX_VERB) == 0
+            && t.lex & !(LEX_ANY_TITLE | LEX_ROLE | LEX_VERB) == 0
     }
 
     /// Extends a name found by a cue in any case: initials, census surnames that are not
@@ -1574,6 +1589,26 @@ fn any_case(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
     let mut i = 0;
     while i + 1 < n {
         let t = &toks[i];
+        // a hyphenated token cues by its last part: "COPING-SISTER ,OPHELIA"
+        let (lower, class) = if t.hyphen {
+            let last = t.lower.rsplit('-').next().unwrap_or("");
+            (last, lex(last))
+        } else {
+            (t.lower.as_ref(), t.lex)
+        };
+        // every rule below needs one of these: skip the rest of the tokens cheaply
+        let initial = |k: usize| {
+            let x = &toks[k];
+            x.name_end - x.start == 1 && x.dot && x.cap
+        };
+        let may_start = t.hyphen
+            || class & (LEX_ANY_TITLE | LEX_ROLE | LEX_VERB) != 0
+            || initial(i)
+            || caseless[i] && t.upper;
+        if !may_start {
+            i += 1;
+            continue;
+        }
         let nx = &toks[i + 1];
         let gap = &text[t.end..nx.start];
         // "dr. smith", "son: bill", "DAUGHTER-TAMARA"; not across a sentence end ("NP . LUNG")
@@ -1583,11 +1618,8 @@ fn any_case(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
             && rest
                 .bytes()
                 .all(|c| matches!(c, b' ' | b':' | b'-' | b',' | b'\t' | b'('));
-        // a hyphenated token cues by its last part: "COPING-SISTER ,OPHELIA"
-        let lower = t.lower.rsplit('-').next().unwrap_or("");
-        let class = lex(lower);
         // "DAUGHTER-TAMARA": a role joined to the name by a hyphen
-        if let Some((head, rest)) = t.lower.split_once('-') {
+        if let Some((head, rest)) = t.lower.split_once('-').filter(|_| t.hyphen) {
             let rest_start = t.start + head.len() + 1;
             if lex(head) & LEX_ROLE != 0
                 && rest.len() >= 2
@@ -1602,11 +1634,7 @@ fn any_case(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
         }
         // "DR. L. WOJCIK", "Q. LANDER RRT": an initial and a surname (one-case lines, or
         // after a title)
-        let initial = |k: usize| {
-            let x = &toks[k];
-            x.name_end - x.start == 1 && x.dot && x.cap
-        };
-        let titled = || i >= 1 && lex(&toks[i - 1].lower) & LEX_ANY_TITLE != 0;
+        let titled = || i >= 1 && toks[i - 1].lex & LEX_ANY_TITLE != 0;
         // ("90'S. NTG": a plural's "S." is not an initial)
         let glued = t.start > 0
             && text.as_bytes()[t.start - 1] != b' '
