@@ -4,6 +4,7 @@
 //! `benches/pytorch_forward.py`. Results are recorded in `benches/README.md`.
 
 use candle_nn::{VarBuilder, VarMap};
+use clinfer::core::int8::Kernel;
 use clinfer::core::{BatchLayout, Config, DType, Device, Model};
 use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
 
@@ -12,16 +13,27 @@ const DISTILBERT_BASE: &str = r#"{"model_type": "distilbert", "vocab_size": 3052
     "max_position_embeddings": 512, "pad_token_id": 0,
     "id2label": {"0": "NEGATIVE", "1": "POSITIVE"}}"#;
 
-fn model() -> Model {
+/// The full-size shape with random weights, in `mode` (`f32` or `int8`).
+fn model(mode: &str) -> Model {
     let config = Config::from_json(DISTILBERT_BASE).expect("valid config");
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    Model::from_varbuilder(config, vb).expect("random weights")
+    let mut m = Model::from_varbuilder(config, vb).expect("random weights");
+    if mode == "int8" {
+        m.quantize_int8(Kernel::detect()).expect("int8");
+    }
+    m
 }
 
 fn forward(c: &mut Criterion) {
-    let model = model();
-    let mut group = c.benchmark_group("distilbert_base_forward_cpu_f32");
+    for mode in ["f32", "int8"] {
+        forward_mode(c, mode);
+    }
+}
+
+fn forward_mode(c: &mut Criterion, mode: &str) {
+    let model = model(mode);
+    let mut group = c.benchmark_group(format!("distilbert_base_forward_cpu_{mode}"));
     group.sample_size(10);
     for batch in [1usize, 8, 32] {
         for seq in [16usize, 64, 128] {
@@ -47,7 +59,13 @@ fn forward(c: &mut Criterion) {
 /// A batch of 32 rows of mixed lengths (8 to 64 tokens, spread like SST-2 sentences) in the
 /// padded and the packed layout.
 fn mixed_lengths(c: &mut Criterion) {
-    let model = model();
+    for mode in ["f32", "int8"] {
+        mixed_lengths_mode(c, mode);
+    }
+}
+
+fn mixed_lengths_mode(c: &mut Criterion, mode: &str) {
+    let model = model(mode);
     let rows: Vec<Vec<u32>> = (0..32usize)
         .map(|b| {
             let len = 8 + (b * 37) % 57;
@@ -57,7 +75,7 @@ fn mixed_lengths(c: &mut Criterion) {
         })
         .collect();
     let refs: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
-    let mut group = c.benchmark_group("distilbert_base_mixed_lengths_cpu_f32");
+    let mut group = c.benchmark_group(format!("distilbert_base_mixed_lengths_cpu_{mode}"));
     group.sample_size(10);
     group.throughput(Throughput::Elements(rows.len() as u64));
     for layout in [BatchLayout::Padded, BatchLayout::Packed] {

@@ -11,7 +11,7 @@ use clinfer_batcher::prometheus_client::metrics::family::Family;
 use clinfer_batcher::prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use clinfer_batcher::prometheus_client::registry::Registry;
 use clinfer_batcher::{Batcher, Health, Pending, Priority, Response, SubmitOptions};
-use clinfer_core::{Classifier, DeviceSpec, Encoding, Prediction, Truncation};
+use clinfer_core::{Classifier, DTypeSpec, DeviceSpec, Encoding, Prediction, Truncation};
 use clinfer_phi::{Operators, Scrubber};
 use serde::Serialize;
 
@@ -521,6 +521,7 @@ pub struct PipelineBuilder {
     model_dir: Option<PathBuf>,
     classifier: Option<Arc<Classifier>>,
     device: DeviceSpec,
+    dtype: DTypeSpec,
     max_length: Option<usize>,
     scrub: bool,
     scrubber: Option<Scrubber>,
@@ -541,6 +542,7 @@ impl Default for PipelineBuilder {
             model_dir: None,
             classifier: None,
             device: DeviceSpec::Cpu,
+            dtype: DTypeSpec::Auto,
             max_length: None,
             scrub: true,
             scrubber: None,
@@ -579,7 +581,7 @@ impl PipelineBuilder {
     }
 
     /// An already-built classifier (takes precedence over [`model_dir`](Self::model_dir);
-    /// `device` and `max_length` are then ignored).
+    /// `device`, `dtype` and `max_length` are then ignored).
     pub fn classifier(mut self, classifier: impl Into<Arc<Classifier>>) -> Self {
         self.classifier = Some(classifier.into());
         self
@@ -588,6 +590,13 @@ impl PipelineBuilder {
     /// The device for a model loaded from a directory (default: CPU).
     pub fn device(mut self, device: DeviceSpec) -> Self {
         self.device = device;
+        self
+    }
+
+    /// The precision mode for a model loaded from a directory (default [`DTypeSpec::Auto`]:
+    /// f32 on the CPU, f16 on CUDA; `int8` quantizes the linear layers on the CPU).
+    pub fn dtype(mut self, dtype: DTypeSpec) -> Self {
+        self.dtype = dtype;
         self
     }
 
@@ -714,6 +723,7 @@ impl PipelineBuilder {
                 let mut b = Classifier::builder()
                     .model_dir(dir)
                     .device(self.device)
+                    .dtype(self.dtype)
                     .truncation(Truncation::Truncate)
                     .batch_size(self.max_batch_size)
                     .max_input_bytes(tokenizer_limit);

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use clinfer::core::{self, DeviceSpec};
+use clinfer::core::{self, DTypeSpec, DeviceSpec};
 use pyo3::prelude::*;
 
 use crate::errors::{guarded, owned_texts, BindError};
@@ -44,6 +44,11 @@ pub fn parse_device(device: &str) -> Result<DeviceSpec, BindError> {
     device.parse::<DeviceSpec>().map_err(BindError::from)
 }
 
+/// Parses a precision mode (`auto`, `f32`, `f16`, `bf16`, `int8`).
+pub fn parse_dtype(dtype: &str) -> Result<DTypeSpec, BindError> {
+    dtype.parse::<DTypeSpec>().map_err(BindError::from)
+}
+
 /// A DistilBERT sequence classifier loaded from a Hugging Face model directory.
 #[pyclass(module = "clinfer._native", frozen)]
 pub struct Classifier {
@@ -53,17 +58,22 @@ pub struct Classifier {
 #[pymethods]
 impl Classifier {
     #[new]
-    #[pyo3(signature = (model, *, device = "cpu", max_length = None))]
+    #[pyo3(signature = (model, *, device = "cpu", max_length = None, dtype = "auto"))]
     fn new(
         py: Python<'_>,
         model: String,
         device: &str,
         max_length: Option<usize>,
+        dtype: &str,
     ) -> PyResult<Self> {
         let device = parse_device(device)?;
+        let dtype = parse_dtype(dtype)?;
         let inner = py.detach(move || {
             guarded(|| {
-                let mut b = core::Classifier::builder().model_dir(&model).device(device);
+                let mut b = core::Classifier::builder()
+                    .model_dir(&model)
+                    .device(device)
+                    .dtype(dtype);
                 if let Some(n) = max_length {
                     b = b.max_length(n);
                 }
@@ -95,5 +105,18 @@ impl Classifier {
     #[getter]
     fn labels(&self) -> Vec<String> {
         self.inner.labels().to_vec()
+    }
+
+    /// The precision mode that runs: `f32`, `f16`, `bf16` or `int8` (`auto` resolved).
+    #[getter]
+    fn dtype(&self) -> &'static str {
+        self.inner.mode()
+    }
+
+    /// What computes the linear layers: `avx512-vnni`, `avx2` or `portable` (int8, picked from
+    /// the CPU at run time), `candle-cpu` or `candle-cuda`.
+    #[getter]
+    fn kernel(&self) -> &'static str {
+        self.inner.kernel()
     }
 }

@@ -13,7 +13,7 @@ use clinfer::{ClassifyOptions, Error};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::classifier::parse_device;
+use crate::classifier::{parse_device, parse_dtype};
 use crate::errors::{guarded, owned_text, owned_texts, BindError};
 
 impl From<Error> for BindError {
@@ -155,7 +155,8 @@ pub struct Pipeline {
 #[pymethods]
 impl Pipeline {
     #[new]
-    #[pyo3(signature = (model, *, scrub = true, device = "cpu", max_batch_size = 32, max_wait_ms = 5.0, queue_capacity = 1024))]
+    #[pyo3(signature = (model, *, scrub = true, device = "cpu", max_batch_size = 32, max_wait_ms = 5.0, queue_capacity = 1024, dtype = "auto"))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         model: String,
@@ -164,8 +165,10 @@ impl Pipeline {
         max_batch_size: usize,
         max_wait_ms: f64,
         queue_capacity: usize,
+        dtype: &str,
     ) -> PyResult<Self> {
         let device = parse_device(device)?;
+        let dtype = parse_dtype(dtype)?;
         if !(max_wait_ms.is_finite() && max_wait_ms >= 0.0) {
             return Err(PyValueError::new_err(
                 "max_wait_ms must be a finite number >= 0",
@@ -177,6 +180,7 @@ impl Pipeline {
                 Ok(clinfer::Pipeline::builder()
                     .model_dir(model)
                     .device(device)
+                    .dtype(dtype)
                     .scrub(scrub)
                     .max_batch_size(max_batch_size)
                     .max_wait(Duration::from_secs_f64(max_wait_ms / 1000.0))
@@ -253,6 +257,18 @@ impl Pipeline {
         let opts = options(deadline_ms, priority)?;
         let pipe = self.inner.clone();
         Ok(py.detach(move || guarded(|| Ok(pipe.classify_blocking(&text, opts)?.into())))?)
+    }
+
+    /// The precision mode the model runs: `f32`, `f16`, `bf16` or `int8`.
+    #[getter]
+    fn dtype(&self) -> &'static str {
+        self.inner.classifier().mode()
+    }
+
+    /// What computes the model's linear layers (see `Classifier.kernel`).
+    #[getter]
+    fn kernel(&self) -> &'static str {
+        self.inner.classifier().kernel()
     }
 
     /// Metrics in the Prometheus text format.

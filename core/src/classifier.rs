@@ -8,6 +8,7 @@ use candle_nn::VarBuilder;
 use crate::config::{Config, ProblemType};
 use crate::device::{DTypeSpec, DeviceSpec};
 use crate::error::{Error, Result};
+use crate::int8::Kernel;
 use crate::models::distilbert::DistilBertForSequenceClassification;
 use crate::tokenizer::{Encoding, Tokenizer, Truncation, DEFAULT_MAX_INPUT_BYTES};
 use crate::weights;
@@ -106,6 +107,38 @@ impl Model {
             network,
             layout: BatchLayout::Auto,
         })
+    }
+
+    /// Quantizes the encoder's linear layers to int8, run by `kernel` (usually
+    /// [`Kernel::detect`]); see [`DistilBertForSequenceClassification::quantize_int8`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] on a CUDA device or a model that is not f32.
+    pub fn quantize_int8(&mut self, kernel: Kernel) -> Result<()> {
+        self.network.quantize_int8(kernel)
+    }
+
+    /// The precision mode: `f32`, `f16`, `bf16` or `int8`.
+    #[must_use]
+    pub fn mode(&self) -> &'static str {
+        if self.network.int8_kernel().is_some() {
+            return "int8";
+        }
+        match self.network.dtype() {
+            DType::F16 => "f16",
+            DType::BF16 => "bf16",
+            _ => "f32",
+        }
+    }
+
+    /// What computes the linear layers (see [`Classifier::kernel`]).
+    #[must_use]
+    pub fn kernel(&self) -> &'static str {
+        match self.network.int8_kernel() {
+            Some(k) => k.name(),
+            None if self.network.device().is_cuda() => "candle-cuda",
+            None => "candle-cpu",
+        }
     }
 
     /// Sets the layout [`Model::logits`] uses (default [`BatchLayout::Auto`]).
@@ -391,7 +424,10 @@ impl ClassifierBuilder {
         }
         let device = self.device.resolve()?;
         let dtype = self.dtype.resolve(&device);
-        let model = Model::from_dir(&dir, &device, dtype)?.with_layout(self.layout);
+        let mut model = Model::from_dir(&dir, &device, dtype)?.with_layout(self.layout);
+        if self.dtype == DTypeSpec::Int8 {
+            model.quantize_int8(Kernel::detect())?;
+        }
         let max_pos = model.config().max_position_embeddings;
         let max_length = self.max_length.unwrap_or(max_pos);
         if max_length > max_pos {
@@ -508,10 +544,24 @@ impl Classifier {
         self.model.network().device()
     }
 
-    /// The compute dtype.
+    /// The compute dtype of the float parts (f32 in `int8` mode, whose linear layers are
+    /// int8; see [`Classifier::mode`]).
     #[must_use]
     pub fn dtype(&self) -> DType {
         self.model.network().dtype()
+    }
+
+    /// The precision mode that runs: `f32`, `f16`, `bf16` or `int8` (`auto` resolved).
+    #[must_use]
+    pub fn mode(&self) -> &'static str {
+        self.model.mode()
+    }
+
+    /// What computes the linear layers: `avx512-vnni`, `avx2` or `portable` for int8 (picked
+    /// from the CPU at run time), `candle-cpu` or `candle-cuda` for float modes.
+    #[must_use]
+    pub fn kernel(&self) -> &'static str {
+        self.model.kernel()
     }
 
     /// Rows per forward pass in [`Classifier::predict`].

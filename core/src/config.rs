@@ -152,7 +152,7 @@ impl Config {
                 return Err(Error::InvalidConfig(format!("{name} must be positive")));
             }
         }
-        if raw.dim % raw.n_heads != 0 {
+        if !raw.dim.is_multiple_of(raw.n_heads) {
             return Err(Error::InvalidConfig(format!(
                 "dim {} is not divisible by n_heads {}",
                 raw.dim, raw.n_heads

@@ -100,34 +100,51 @@ pub enum DTypeSpec {
     F16,
     /// bfloat16 (LayerNorm and softmax still accumulate in f32).
     BF16,
+    /// int8 linear layers on the CPU: weights quantized per output channel at load,
+    /// activations per row at each call; everything else in f32 (see [`crate::int8`]).
+    Int8,
 }
 
 impl FromStr for DTypeSpec {
     type Err = Error;
 
-    /// Parses `auto`, `f32`, `f16` or `bf16`.
+    /// Parses `auto`, `f32`, `f16`, `bf16` or `int8`.
     fn from_str(s: &str) -> Result<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
             "auto" => Ok(Self::Auto),
             "f32" | "float32" => Ok(Self::F32),
             "f16" | "float16" | "half" => Ok(Self::F16),
             "bf16" | "bfloat16" => Ok(Self::BF16),
+            "int8" | "qint8" => Ok(Self::Int8),
             _ => Err(Error::InvalidConfig(format!(
-                "unknown dtype {s:?} (expected auto, f32, f16 or bf16)"
+                "unknown dtype {s:?} (expected auto, f32, f16, bf16 or int8)"
             ))),
         }
     }
 }
 
 impl DTypeSpec {
-    /// The dtype to use on `device`.
+    /// The dtype the weights are loaded in on `device` (f32 for `int8`, which quantizes
+    /// the f32 weights after loading).
     #[must_use]
     pub fn resolve(self, device: &Device) -> DType {
         match self {
             Self::Auto if device.is_cuda() => DType::F16,
-            Self::Auto | Self::F32 => DType::F32,
+            Self::Auto | Self::F32 | Self::Int8 => DType::F32,
             Self::F16 => DType::F16,
             Self::BF16 => DType::BF16,
+        }
+    }
+
+    /// The name `FromStr` parses: `auto`, `f32`, `f16`, `bf16` or `int8`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::F32 => "f32",
+            Self::F16 => "f16",
+            Self::BF16 => "bf16",
+            Self::Int8 => "int8",
         }
     }
 }
@@ -158,6 +175,24 @@ mod tests {
         assert_eq!(DTypeSpec::Auto.resolve(&device), expected);
         // an explicit dtype is kept on any device
         assert_eq!(DTypeSpec::BF16.resolve(&device), DType::BF16);
+        assert_eq!(DTypeSpec::Int8.resolve(&device), DType::F32);
+    }
+
+    #[test]
+    fn parses_dtype_names_and_rejects_others_clearly() {
+        for spec in [
+            DTypeSpec::Auto,
+            DTypeSpec::F32,
+            DTypeSpec::F16,
+            DTypeSpec::BF16,
+            DTypeSpec::Int8,
+        ] {
+            assert_eq!(spec.name().parse::<DTypeSpec>().unwrap(), spec);
+        }
+        assert_eq!(" INT8 ".parse::<DTypeSpec>().unwrap(), DTypeSpec::Int8);
+        let e = "int4".parse::<DTypeSpec>().unwrap_err();
+        assert!(matches!(e, Error::InvalidConfig(_)), "{e:?}");
+        assert!(e.to_string().contains("int8"), "{e}");
     }
 
     #[test]

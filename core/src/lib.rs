@@ -30,6 +30,7 @@ pub mod device;
 pub mod error;
 #[cfg(feature = "hub")]
 pub mod hub;
+pub mod int8;
 pub mod models;
 pub mod tokenizer;
 pub mod weights;

@@ -2,7 +2,7 @@
 
 mod common;
 
-use clinfer_core::Classifier;
+use clinfer_core::{Classifier, DTypeSpec};
 
 struct Row {
     gold: usize,
@@ -74,4 +74,67 @@ fn teacher_matches_transformers_on_sst2_dev() {
     // The reference logits are printed with 6 decimals.
     assert!(max_diff <= 1e-3, "max logit difference {max_diff}");
     assert_eq!(predictions[0].label, "NEGATIVE");
+}
+
+/// Every CPU precision mode keeps the teacher's SST-2 dev accuracy within half a point of
+/// f32, and its logits within a per-mode tolerance of the f32 logits.
+#[test]
+fn precision_modes_keep_the_teachers_accuracy() {
+    let Some(dir) = common::teacher_dir() else {
+        return;
+    };
+    let rows = reference(&dir);
+    let sentences = sst2_dev();
+    let texts: Vec<&str> = sentences.iter().map(String::as_str).collect();
+    let run = |spec: DTypeSpec| {
+        let c = Classifier::builder()
+            .model_dir(&dir)
+            .dtype(spec)
+            .build()
+            .unwrap();
+        let p = c.predict(&texts).unwrap();
+        (c.mode(), c.kernel(), p)
+    };
+    let (mode, _, f32_preds) = run(DTypeSpec::F32);
+    assert_eq!(mode, "f32");
+    let accuracy = |p: &[clinfer_core::Prediction]| {
+        p.iter()
+            .zip(&rows)
+            .filter(|(p, r)| p.label_id == r.gold)
+            .count() as f64
+            / rows.len() as f64
+    };
+    let base = accuracy(&f32_preds);
+    // (mode, largest logit difference from f32 allowed)
+    for (spec, tolerance) in [
+        (DTypeSpec::Int8, 0.5f32),
+        (DTypeSpec::BF16, 0.15),
+        (DTypeSpec::F16, 0.02),
+    ] {
+        let (mode, kernel, preds) = run(spec);
+        assert_eq!(mode, spec.name());
+        let acc = accuracy(&preds);
+        let max_diff = preds
+            .iter()
+            .zip(&f32_preds)
+            .flat_map(|(a, b)| a.logits.iter().zip(&b.logits).map(|(x, y)| (x - y).abs()))
+            .fold(0.0f32, f32::max);
+        let same = preds
+            .iter()
+            .zip(&f32_preds)
+            .filter(|(a, b)| a.label_id == b.label_id)
+            .count();
+        eprintln!(
+            "{mode} ({kernel}): accuracy {acc:.4} (f32 {base:.4}), same label as f32 {same}/{}, max logit diff {max_diff:.3}",
+            rows.len()
+        );
+        assert!(
+            (acc - base).abs() <= 0.005,
+            "{mode}: accuracy {acc} vs f32 {base}"
+        );
+        assert!(
+            max_diff <= tolerance,
+            "{mode}: max logit difference {max_diff}"
+        );
+    }
 }

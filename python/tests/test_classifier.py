@@ -38,3 +38,24 @@ def test_missing_model_raises_model_load_error(tmp_path: object) -> None:
 def test_bad_device(model_dir: str) -> None:
     with pytest.raises(clinfer.ClinferError):
         clinfer.Classifier(model_dir, device="tpu")
+
+
+@pytest.mark.parametrize("dtype", ["auto", "f32", "f16", "bf16", "int8"])
+def test_every_dtype_runs_and_says_what_ran(model_dir: str, dtype: str) -> None:
+    c = clinfer.Classifier(model_dir, dtype=dtype)
+    assert c.dtype == ("f32" if dtype == "auto" else dtype)
+    if dtype == "int8":
+        assert c.kernel in ("avx512-vnni", "avx2", "portable")
+    else:
+        assert c.kernel == "candle-cpu"
+    base = clinfer.Classifier(model_dir).predict(["a warm , funny and moving film"])[0]
+    got = c.predict(["a warm , funny and moving film"])[0]
+    assert got.label == base.label
+    assert got.logits == pytest.approx(base.logits, abs=0.5)
+
+
+def test_unknown_dtype_is_a_clear_error(model_dir: str) -> None:
+    with pytest.raises(clinfer.ClinferError, match="int8"):
+        clinfer.Classifier(model_dir, dtype="int4")
+    with pytest.raises(clinfer.ClinferError, match="int8"):
+        clinfer.Pipeline(model_dir, dtype="fp8")

@@ -129,3 +129,14 @@ def test_overloaded_has_retry_after(model_dir: str) -> None:
         over = [r for r in results if isinstance(r, clinfer.Overloaded)]
         assert over, "a queue of one should overflow with 40 concurrent requests"
         assert all(isinstance(o.retry_after, float) and o.retry_after >= 0 for o in over)
+
+
+def test_int8_pipeline_says_what_runs_and_agrees(model_dir: str, classifier: clinfer.Classifier) -> None:
+    expected = [p.label for p in classifier.predict(SENTENCES)]
+    with clinfer.Pipeline(model_dir, dtype="int8") as p:
+        assert p.dtype == "int8"
+        assert p.kernel in ("avx512-vnni", "avx2", "portable")
+        got = asyncio.run(p.classify_many(SENTENCES))
+    assert [c.label for c in got] == expected
+    with clinfer.Pipeline(model_dir) as p:
+        assert (p.dtype, p.kernel) == ("f32", "candle-cpu")

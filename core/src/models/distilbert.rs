@@ -7,11 +7,14 @@
 //! Mixed precision: linear layers run in the model's dtype (f32, f16 or bf16), while LayerNorm,
 //! the attention softmax and the additive mask bias are computed in f32.
 
-use candle_core::{DType, Device, Module, Tensor};
+use std::sync::Arc;
+
+use candle_core::{DType, Device, Module, Storage, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 
 use crate::config::{Activation, Config, LAYER_NORM_EPS};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::int8::{Kernel, PackedI8};
 
 /// Large negative bias added to attention scores at padded positions (in f32).
 const MASKED_BIAS: f64 = -1e9;
@@ -42,6 +45,81 @@ impl LayerNorm {
 
 fn linear(vb: VarBuilder<'_>, in_dim: usize, out_dim: usize) -> Result<Linear> {
     Ok(candle_nn::linear(in_dim, out_dim, vb)?)
+}
+
+/// A linear layer of the encoder: candle's `Linear` in the model's float dtype, or an int8
+/// product (weights quantized at load, see [`crate::int8`]).
+#[derive(Debug, Clone)]
+enum Proj {
+    Float(Linear),
+    Int8 {
+        w: Arc<PackedI8>,
+        bias: Option<Vec<f32>>,
+        kernel: Kernel,
+    },
+}
+
+impl Proj {
+    fn load(vb: VarBuilder<'_>, in_dim: usize, out_dim: usize) -> Result<Self> {
+        Ok(Self::Float(linear(vb, in_dim, out_dim)?))
+    }
+
+    /// Quantizes a float layer in place (a no-op when already int8).
+    fn quantize(&mut self, kernel: Kernel) -> Result<()> {
+        if let Self::Float(l) = self {
+            let (n, k) = l.weight().dims2()?;
+            let w: Vec<f32> = l.weight().to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+            let bias = match l.bias() {
+                Some(b) => Some(b.to_dtype(DType::F32)?.to_vec1()?),
+                None => None,
+            };
+            *self = Self::Int8 {
+                w: Arc::new(PackedI8::new(&w, n, k)),
+                bias,
+                kernel,
+            };
+        }
+        Ok(())
+    }
+
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let (w, bias, kernel) = match self {
+            Self::Float(l) => return Ok(l.forward(xs)?),
+            Self::Int8 { w, bias, kernel } => (w, bias, *kernel),
+        };
+        let dims = xs.dims().to_vec();
+        let k = *dims.last().ok_or_else(|| shape_error("a scalar input"))?;
+        if k != w.cols_in() {
+            return Err(shape_error("an input width that does not match the layer"));
+        }
+        let m = xs.elem_count() / k.max(1);
+        let xs = xs.to_dtype(DType::F32)?.contiguous()?;
+        let mut out = vec![0f32; m * w.rows_out()];
+        {
+            let (storage, layout) = xs.storage_and_layout();
+            let Storage::Cpu(cpu) = &*storage else {
+                return Err(Error::InvalidConfig(
+                    "the int8 dtype runs on the CPU only".into(),
+                ));
+            };
+            let all = cpu.as_slice::<f32>()?;
+            let (start, end) = layout
+                .contiguous_offsets()
+                .ok_or_else(|| shape_error("a non-contiguous input"))?;
+            w.matmul(kernel, &all[start..end], m, bias.as_deref(), &mut out);
+        }
+        let mut shape = dims;
+        if let Some(last) = shape.last_mut() {
+            *last = w.rows_out();
+        }
+        Ok(Tensor::from_vec(out, shape, xs.device())?)
+    }
+}
+
+fn shape_error(what: &str) -> Error {
+    Error::Candle(candle_core::Error::Msg(format!(
+        "int8 linear layer: {what}"
+    )))
 }
 
 /// Word and position embeddings followed by LayerNorm.
@@ -84,10 +162,10 @@ impl Embeddings {
 /// Multi-head self-attention (`q_lin`, `k_lin`, `v_lin`, `out_lin`).
 #[derive(Debug, Clone)]
 struct MultiHeadSelfAttention {
-    q_lin: Linear,
-    k_lin: Linear,
-    v_lin: Linear,
-    out_lin: Linear,
+    q_lin: Proj,
+    k_lin: Proj,
+    v_lin: Proj,
+    out_lin: Proj,
     n_heads: usize,
     head_dim: usize,
 }
@@ -95,10 +173,10 @@ struct MultiHeadSelfAttention {
 impl MultiHeadSelfAttention {
     fn load(vb: VarBuilder<'_>, cfg: &Config) -> Result<Self> {
         Ok(Self {
-            q_lin: linear(vb.pp("q_lin"), cfg.dim, cfg.dim)?,
-            k_lin: linear(vb.pp("k_lin"), cfg.dim, cfg.dim)?,
-            v_lin: linear(vb.pp("v_lin"), cfg.dim, cfg.dim)?,
-            out_lin: linear(vb.pp("out_lin"), cfg.dim, cfg.dim)?,
+            q_lin: Proj::load(vb.pp("q_lin"), cfg.dim, cfg.dim)?,
+            k_lin: Proj::load(vb.pp("k_lin"), cfg.dim, cfg.dim)?,
+            v_lin: Proj::load(vb.pp("v_lin"), cfg.dim, cfg.dim)?,
+            out_lin: Proj::load(vb.pp("out_lin"), cfg.dim, cfg.dim)?,
             n_heads: cfg.n_heads,
             head_dim: cfg.dim / cfg.n_heads,
         })
@@ -125,7 +203,7 @@ impl MultiHeadSelfAttention {
         let context = attend(&q, &k, &v, bias)?
             .transpose(1, 2)?
             .reshape((batch, q_len, dim))?;
-        Ok(self.out_lin.forward(&context)?)
+        self.out_lin.forward(&context)
     }
 
     /// Packed layout: `xs` is `(tokens, dim)`, the rows' tokens one after another, and `rows`
@@ -166,7 +244,19 @@ impl MultiHeadSelfAttention {
             );
         }
         let context = Tensor::cat(&contexts, 0)?;
-        Ok(self.out_lin.forward(&context)?)
+        self.out_lin.forward(&context)
+    }
+
+    fn quantize(&mut self, kernel: Kernel) -> Result<()> {
+        for p in [
+            &mut self.q_lin,
+            &mut self.k_lin,
+            &mut self.v_lin,
+            &mut self.out_lin,
+        ] {
+            p.quantize(kernel)?;
+        }
+        Ok(())
     }
 
     /// The scaled query projection.
@@ -199,18 +289,23 @@ fn cls_rows(xs: &Tensor, rows: &[(usize, usize)]) -> Result<Tensor> {
 /// The position-wise feed-forward network (`lin1`, activation, `lin2`).
 #[derive(Debug, Clone)]
 struct Ffn {
-    lin1: Linear,
-    lin2: Linear,
+    lin1: Proj,
+    lin2: Proj,
     activation: Activation,
 }
 
 impl Ffn {
     fn load(vb: VarBuilder<'_>, cfg: &Config) -> Result<Self> {
         Ok(Self {
-            lin1: linear(vb.pp("lin1"), cfg.dim, cfg.hidden_dim)?,
-            lin2: linear(vb.pp("lin2"), cfg.hidden_dim, cfg.dim)?,
+            lin1: Proj::load(vb.pp("lin1"), cfg.dim, cfg.hidden_dim)?,
+            lin2: Proj::load(vb.pp("lin2"), cfg.hidden_dim, cfg.dim)?,
             activation: cfg.activation,
         })
+    }
+
+    fn quantize(&mut self, kernel: Kernel) -> Result<()> {
+        self.lin1.quantize(kernel)?;
+        self.lin2.quantize(kernel)
     }
 
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
@@ -220,7 +315,7 @@ impl Ffn {
             Activation::GeluTanh => hidden.gelu()?,
             Activation::Relu => hidden.relu()?,
         };
-        Ok(self.lin2.forward(&hidden)?)
+        self.lin2.forward(&hidden)
     }
 }
 
@@ -271,6 +366,11 @@ impl TransformerBlock {
         self.finish(&attended, &residual)
     }
 
+    fn quantize(&mut self, kernel: Kernel) -> Result<()> {
+        self.attention.quantize(kernel)?;
+        self.ffn.quantize(kernel)
+    }
+
     /// Residual, `sa_layer_norm`, FFN, residual, `output_layer_norm`.
     fn finish(&self, attended: &Tensor, residual: &Tensor) -> Result<Tensor> {
         let xs = self.sa_layer_norm.forward(&(attended + residual)?)?;
@@ -297,6 +397,18 @@ impl DistilBertModel {
             .map(|i| TransformerBlock::load(vb.pp(format!("transformer.layer.{i}")), cfg))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self { embeddings, layers })
+    }
+
+    /// Quantizes every linear layer of the transformer blocks to int8 with `kernel` (see
+    /// [`crate::int8`]); embeddings, LayerNorm and attention stay in f32.
+    ///
+    /// # Errors
+    /// Weights that cannot be read back from their device.
+    pub fn quantize_int8(&mut self, kernel: Kernel) -> Result<()> {
+        for layer in &mut self.layers {
+            layer.quantize(kernel)?;
+        }
+        Ok(())
     }
 
     /// Returns the last hidden states, `(batch, seq, dim)`.
@@ -391,6 +503,7 @@ pub struct DistilBertForSequenceClassification {
     classifier: Linear,
     device: Device,
     dtype: DType,
+    int8: Option<Kernel>,
 }
 
 impl DistilBertForSequenceClassification {
@@ -407,7 +520,37 @@ impl DistilBertForSequenceClassification {
             classifier: linear(vb.pp("classifier"), cfg.dim, cfg.num_labels())?,
             device: vb.device().clone(),
             dtype: vb.dtype(),
+            int8: None,
         })
+    }
+
+    /// Quantizes the encoder's linear layers to int8 (weights per output channel, activations
+    /// per row at each call), run by `kernel`; the classification head, embeddings,
+    /// LayerNorm and softmax stay in f32. The model must be an f32 model on the CPU.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] on a CUDA device or a model that is not f32.
+    pub fn quantize_int8(&mut self, kernel: Kernel) -> Result<()> {
+        if !self.device.is_cpu() {
+            return Err(Error::InvalidConfig(
+                "the int8 dtype runs on the CPU only (use f16 or bf16 on CUDA)".into(),
+            ));
+        }
+        if self.dtype != DType::F32 {
+            return Err(Error::InvalidConfig(format!(
+                "int8 quantizes an f32 model, not {:?}",
+                self.dtype
+            )));
+        }
+        self.distilbert.quantize_int8(kernel)?;
+        self.int8 = Some(kernel);
+        Ok(())
+    }
+
+    /// The int8 kernel the encoder's linear layers run, or `None` for float layers.
+    #[must_use]
+    pub fn int8_kernel(&self) -> Option<Kernel> {
+        self.int8
     }
 
     /// Computes logits, `(batch, num_labels)` in f32.

@@ -24,11 +24,22 @@ pub fn shared() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared")
 }
 
-/// The teacher model directory, or `None` (with a printed reason) when it is absent.
+/// Whether this run is CI (`CI=true` or `CI=1`), where missing shared data is a failure.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// The teacher model directory, or `None` (with a printed reason) when it is absent outside
+/// CI.
+///
+/// # Panics
+/// Under CI when the model is missing: a test that needs it must not pass by skipping.
 pub fn teacher_dir() -> Option<PathBuf> {
     let dir = shared().join("models/teacher-minilm-sst2");
     if dir.join("model.safetensors").is_file() {
         Some(dir)
+    } else if in_ci() {
+        panic!("{} not found (required under CI)", dir.display());
     } else {
         eprintln!("skipping: {} not found", dir.display());
         None

@@ -159,7 +159,7 @@ fn luhn(digits: &[u8]) -> bool {
         }
         sum += v;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn card(c: &Captures<'_>, _: &Env<'_>, out: &mut Vec<Span>) {

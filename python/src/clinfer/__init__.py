@@ -95,6 +95,7 @@ class Pipeline:
         max_batch_size: int = 32,
         max_wait_ms: float = 5,
         queue_capacity: int = 1024,
+        dtype: str = "auto",
     ) -> None:
         self._native = _native.Pipeline(
             model,
@@ -103,6 +104,7 @@ class Pipeline:
             max_batch_size=max_batch_size,
             max_wait_ms=float(max_wait_ms),
             queue_capacity=queue_capacity,
+            dtype=dtype,
         )
         self._closed = False
         with _open_lock:
@@ -156,6 +158,17 @@ class Pipeline:
     def metrics(self) -> str:
         """Metrics in the Prometheus text format (counts and times, never text)."""
         return self._native.metrics()
+
+    @property
+    def dtype(self) -> str:
+        """The precision mode the model runs: ``f32``, ``f16``, ``bf16`` or ``int8``."""
+        return self._native.dtype
+
+    @property
+    def kernel(self) -> str:
+        """What computes the linear layers (``avx512-vnni``, ``avx2``, ``portable``,
+        ``candle-cpu`` or ``candle-cuda``)."""
+        return self._native.kernel
 
     def is_ready(self) -> bool:
         """Whether the model is warmed up and the pipeline accepts work."""

@@ -61,13 +61,24 @@ class Classifier:
     """A DistilBERT sequence classifier loaded from a Hugging Face model directory."""
 
     def __new__(
-        cls, model: str, *, device: str = "cpu", max_length: Optional[int] = None
+        cls,
+        model: str,
+        *,
+        device: str = "cpu",
+        max_length: Optional[int] = None,
+        dtype: str = "auto",
     ) -> "Classifier": ...
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         """Classifies each text; one Prediction per text, in order."""
     @property
     def labels(self) -> list[str]:
         """The label names, in logit order."""
+    @property
+    def dtype(self) -> str:
+        """The precision mode that runs: f32, f16, bf16 or int8."""
+    @property
+    def kernel(self) -> str:
+        """What computes the linear layers: avx512-vnni, avx2, portable, candle-cpu or candle-cuda."""
 
 @final
 class Span:
@@ -161,7 +172,14 @@ class Pipeline:
         max_batch_size: int = 32,
         max_wait_ms: float = 5.0,
         queue_capacity: int = 1024,
+        dtype: str = "auto",
     ) -> "Pipeline": ...
+    @property
+    def dtype(self) -> str:
+        """The precision mode the model runs."""
+    @property
+    def kernel(self) -> str:
+        """What computes the model's linear layers."""
     def submit(
         self,
         text: str,
