@@ -152,7 +152,7 @@ impl PackedI8 {
         if m == 0 || self.n == 0 {
             return;
         }
-        let (qa, sa) = quantize_rows(x, m, self.k, self.kp);
+        let (qa, sa) = quantize_rows(kernel, x, m, self.k, self.kp);
         let panels = self.n.div_ceil(NR);
         let out_ptr = SharedOut(out.as_mut_ptr());
         // one task per (row block, panel range): panels split across the pool, rows in
@@ -202,15 +202,29 @@ impl PackedI8 {
                 Kernel::Avx2 => unsafe { avx2_micro(a, self.kp, mr, panel, &mut acc) },
                 _ => portable_micro(a, self.kp, mr, panel, &mut acc),
             }
+            let scale = &self.scale[c0..c0 + cols];
+            let shift = &self.shift[c0..c0 + cols];
             for (i, acc_row) in acc.iter().enumerate().take(mr) {
                 let row = r + i;
                 // SAFETY: row < m and c0 + cols <= n; the block is this task's alone
                 let dst =
                     unsafe { std::slice::from_raw_parts_mut(out.0.add(row * self.n + c0), cols) };
-                for (j, d) in dst.iter_mut().enumerate() {
-                    let col = c0 + j;
-                    let v = (acc_row[j] - self.shift[col]) as f32 * sa[row] * self.scale[col];
-                    *d = v + bias.map_or(0.0, |b| b[col]);
+                let f = sa[row];
+                let it = dst
+                    .iter_mut()
+                    .zip(&acc_row[..cols])
+                    .zip(shift.iter().zip(scale));
+                match bias {
+                    Some(b) => {
+                        for (((d, &a), (&sh, &sc)), &bv) in it.zip(&b[c0..c0 + cols]) {
+                            *d = (a - sh) as f32 * (f * sc) + bv;
+                        }
+                    }
+                    None => {
+                        for ((d, &a), (&sh, &sc)) in it {
+                            *d = (a - sh) as f32 * (f * sc);
+                        }
+                    }
                 }
             }
             r += mr;
@@ -228,31 +242,72 @@ unsafe impl Sync for SharedOut {}
 
 /// Quantizes each row of `x (m, k)` to `q + 128` bytes with its own scale; rows are padded
 /// with the zero point to `kp` bytes.
-fn quantize_rows(x: &[f32], m: usize, k: usize, kp: usize) -> (Vec<u8>, Vec<f32>) {
+fn quantize_rows(kernel: Kernel, x: &[f32], m: usize, k: usize, kp: usize) -> (Vec<u8>, Vec<f32>) {
     let mut q = vec![128u8; m * kp];
-    let mut s = vec![0f32; m];
+    let mut s = vec![1f32; m];
     if k == 0 {
-        s.fill(1.0);
         return (q, s);
     }
     q.par_chunks_mut(kp)
         .zip(s.par_iter_mut())
         .zip(x.par_chunks(k))
         .with_min_len(16)
-        .for_each(|((qrow, scale), row)| {
-            let max = row.iter().fold(0f32, |a, &v| a.max(v.abs()));
-            *scale = if max > 0.0 && max.is_finite() {
-                max / 127.0
-            } else {
-                1.0
-            };
-            let inv = 1.0 / *scale;
-            for (d, &v) in qrow.iter_mut().zip(row) {
-                // in [-127, 127] before the shift; NaN becomes 0 (`as` saturates)
-                *d = ((v * inv).round().clamp(-127.0, 127.0) as i32 + 128) as u8;
-            }
+        .for_each(|((qrow, scale), row)| match kernel {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the kernel was detected on this CPU, so it has AVX-512
+            Kernel::Avx512Vnni => unsafe { quantize_row_avx512(row, qrow, scale) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above, AVX2
+            Kernel::Avx2 => unsafe { quantize_row_avx2(row, qrow, scale) },
+            _ => quantize_row(row, qrow, scale),
         });
     (q, s)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn quantize_row_avx512(row: &[f32], q: &mut [u8], scale: &mut f32) {
+    quantize_row(row, q, scale);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn quantize_row_avx2(row: &[f32], q: &mut [u8], scale: &mut f32) {
+    quantize_row(row, q, scale);
+}
+
+/// One row: scale = max |x| / 127 (1 for a row of zeros or with an infinity), then
+/// `round(x / scale) + 128`, with NaN as 0. Written branch-free so that it vectorises.
+#[inline(always)]
+fn quantize_row(row: &[f32], q: &mut [u8], scale: &mut f32) {
+    // adding and removing 1.5 · 2^23 rounds to the nearest integer (ties to even)
+    const ROUND: f32 = 12_582_912.0;
+    // the largest magnitude, 16 lanes at a time (NaN never wins a comparison)
+    let mut lanes = [0f32; 16];
+    let chunks = row.chunks_exact(16);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (m, &v) in lanes.iter_mut().zip(c) {
+            let a = v.abs();
+            *m = if a > *m { a } else { *m };
+        }
+    }
+    for &v in rest {
+        let a = v.abs();
+        lanes[0] = if a > lanes[0] { a } else { lanes[0] };
+    }
+    let max = lanes.iter().fold(0f32, |a, &b| if b > a { b } else { a });
+    *scale = if max > 0.0 && max.is_finite() {
+        max / 127.0
+    } else {
+        1.0
+    };
+    let inv = 1.0 / *scale;
+    for (d, &v) in q.iter_mut().zip(row) {
+        let r = (v * inv).clamp(-127.0, 127.0);
+        // NaN stays NaN through the arithmetic and `as` turns it into 0
+        *d = (((r + ROUND) - ROUND) as i32 + 128) as u8;
+    }
 }
 
 /// `acc[i][j] = Σ_k a[i][k] · panel[k][j]` for `mr` rows, portable.
@@ -383,7 +438,7 @@ mod tests {
 
     /// The same integers as the kernels, computed naively from the quantized values.
     fn reference(p: &PackedI8, x: &[f32], m: usize, bias: Option<&[f32]>) -> Vec<f32> {
-        let (qa, sa) = quantize_rows(x, m, p.k, p.kp);
+        let (qa, sa) = quantize_rows(Kernel::Portable, x, m, p.k, p.kp);
         let mut out = vec![0f32; m * p.n];
         for r in 0..m {
             for col in 0..p.n {
@@ -393,8 +448,8 @@ mod tests {
                     let w = p.data[pi * NR * p.kp + (kk / 4) * NR * 4 + j * 4 + kk % 4];
                     acc += i32::from(qa[r * p.kp + kk]) * i32::from(w);
                 }
-                out[r * p.n + col] = (acc - p.shift[col]) as f32 * sa[r] * p.scale[col]
-                    + bias.map_or(0.0, |b| b[col]);
+                let v = (acc - p.shift[col]) as f32 * (sa[r] * p.scale[col]);
+                out[r * p.n + col] = bias.map_or(v, |b| v + b[col]);
             }
         }
         out

@@ -159,12 +159,18 @@ impl Embeddings {
     }
 }
 
+/// The query, key and value projections: three layers as loaded, or, once quantized, one
+/// product over the concatenated weights (the activations are quantized once for all three).
+#[derive(Debug, Clone)]
+enum Qkv {
+    Separate { q: Proj, k: Proj, v: Proj },
+    Fused(Proj),
+}
+
 /// Multi-head self-attention (`q_lin`, `k_lin`, `v_lin`, `out_lin`).
 #[derive(Debug, Clone)]
 struct MultiHeadSelfAttention {
-    q_lin: Proj,
-    k_lin: Proj,
-    v_lin: Proj,
+    qkv: Qkv,
     out_lin: Proj,
     n_heads: usize,
     head_dim: usize,
@@ -173,13 +179,42 @@ struct MultiHeadSelfAttention {
 impl MultiHeadSelfAttention {
     fn load(vb: VarBuilder<'_>, cfg: &Config) -> Result<Self> {
         Ok(Self {
-            q_lin: Proj::load(vb.pp("q_lin"), cfg.dim, cfg.dim)?,
-            k_lin: Proj::load(vb.pp("k_lin"), cfg.dim, cfg.dim)?,
-            v_lin: Proj::load(vb.pp("v_lin"), cfg.dim, cfg.dim)?,
+            qkv: Qkv::Separate {
+                q: Proj::load(vb.pp("q_lin"), cfg.dim, cfg.dim)?,
+                k: Proj::load(vb.pp("k_lin"), cfg.dim, cfg.dim)?,
+                v: Proj::load(vb.pp("v_lin"), cfg.dim, cfg.dim)?,
+            },
             out_lin: Proj::load(vb.pp("out_lin"), cfg.dim, cfg.dim)?,
             n_heads: cfg.n_heads,
             head_dim: cfg.dim / cfg.n_heads,
         })
+    }
+
+    /// The scaled queries of the positions `pick` selects, and the keys and values of all of
+    /// `xs`, each with the last dimension `dim` and contiguous.
+    fn project(
+        &self,
+        xs: &Tensor,
+        pick: impl Fn(&Tensor) -> Result<Tensor>,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        match &self.qkv {
+            Qkv::Separate { q, k, v } => Ok((
+                (q.forward(&pick(xs)?)? * scale)?,
+                k.forward(xs)?,
+                v.forward(xs)?,
+            )),
+            Qkv::Fused(p) => {
+                let all = p.forward(xs)?;
+                let last = all.rank() - 1;
+                let dim = all.dim(last)? / 3;
+                let part = |i: usize| -> Result<Tensor> {
+                    Ok(all.narrow(last, i * dim, dim)?.contiguous()?)
+                };
+                let q = (pick(&part(0)?)?.contiguous()? * scale)?;
+                Ok((q, part(1)?, part(2)?))
+            }
+        }
     }
 
     /// Padded layout: `xs` is `(batch, seq, dim)`; `bias` is `None` or an f32 tensor of shape
@@ -192,14 +227,15 @@ impl MultiHeadSelfAttention {
                 .transpose(1, 2)?
                 .contiguous()?)
         };
-        let (queries, q_len) = if cls_only {
-            (xs.narrow(1, 0, 1)?.contiguous()?, 1)
-        } else {
-            (xs.clone(), seq)
-        };
-        let q = heads(self.query(&queries)?, q_len)?;
-        let k = heads(self.k_lin.forward(xs)?, seq)?;
-        let v = heads(self.v_lin.forward(xs)?, seq)?;
+        let q_len = if cls_only { 1 } else { seq };
+        let (q, k, v) = self.project(xs, |t| {
+            Ok(if cls_only {
+                t.narrow(1, 0, 1)?.contiguous()?
+            } else {
+                t.clone()
+            })
+        })?;
+        let (q, k, v) = (heads(q, q_len)?, heads(k, seq)?, heads(v, seq)?);
         let context = attend(&q, &k, &v, bias)?
             .transpose(1, 2)?
             .reshape((batch, q_len, dim))?;
@@ -223,14 +259,13 @@ impl MultiHeadSelfAttention {
                 .transpose(0, 1)?
                 .contiguous()?)
         };
-        let queries = if cls_only {
-            cls_rows(xs, rows)?
-        } else {
-            xs.clone()
-        };
-        let q = self.query(&queries)?;
-        let k = self.k_lin.forward(xs)?;
-        let v = self.v_lin.forward(xs)?;
+        let (q, k, v) = self.project(xs, |t| {
+            if cls_only {
+                cls_rows(t, rows)
+            } else {
+                Ok(t.clone())
+            }
+        })?;
         let mut contexts = Vec::with_capacity(rows.len());
         for (i, &(start, len)) in rows.iter().enumerate() {
             let (q_start, q_len) = if cls_only { (i, 1) } else { (start, len) };
@@ -247,22 +282,29 @@ impl MultiHeadSelfAttention {
         self.out_lin.forward(&context)
     }
 
+    /// Quantizes the projections; q, k and v become one fused product.
     fn quantize(&mut self, kernel: Kernel) -> Result<()> {
-        for p in [
-            &mut self.q_lin,
-            &mut self.k_lin,
-            &mut self.v_lin,
-            &mut self.out_lin,
-        ] {
-            p.quantize(kernel)?;
+        if let Qkv::Separate { q, k, v } = &self.qkv {
+            let (Proj::Float(q), Proj::Float(k), Proj::Float(v)) = (q, k, v) else {
+                return Err(Error::InvalidConfig(
+                    "attention projections are already quantized".into(),
+                ));
+            };
+            let weight = Tensor::cat(&[q.weight(), k.weight(), v.weight()], 0)?;
+            let bias = match (q.bias(), k.bias(), v.bias()) {
+                (Some(a), Some(b), Some(c)) => Some(Tensor::cat(&[a, b, c], 0)?),
+                (None, None, None) => None,
+                _ => {
+                    return Err(Error::InvalidConfig(
+                        "q_lin, k_lin and v_lin disagree on having a bias".into(),
+                    ))
+                }
+            };
+            let mut fused = Proj::Float(Linear::new(weight, bias));
+            fused.quantize(kernel)?;
+            self.qkv = Qkv::Fused(fused);
         }
-        Ok(())
-    }
-
-    /// The scaled query projection.
-    fn query(&self, xs: &Tensor) -> Result<Tensor> {
-        let scale = 1.0 / (self.head_dim as f64).sqrt();
-        Ok((self.q_lin.forward(xs)? * scale)?)
+        self.out_lin.quantize(kernel)
     }
 }
 
