@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use clinfer::core::DeviceSpec;
+use clinfer::core::{DTypeSpec, DeviceSpec};
 use clinfer::{ClassifyOptions, Pipeline};
 
 /// Synthetic notes: every name, date, number and place below is invented.
@@ -40,6 +40,9 @@ struct Args {
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "cpu")]
     device: DeviceSpec,
+    /// Precision mode: auto, f32, f16, bf16 or int8.
+    #[arg(long, default_value = "auto")]
+    dtype: DTypeSpec,
     /// Send the notes without de-identifying them first.
     #[arg(long)]
     no_scrub: bool,
@@ -61,14 +64,19 @@ fn run(args: &Args) -> clinfer::Result<()> {
     let pipeline = Pipeline::builder()
         .model_dir(&args.model)
         .device(args.device)
+        .dtype(args.dtype)
         .scrub(!args.no_scrub)
         .max_batch_size(8)
         .max_wait(Duration::from_millis(5))
         .build()?;
+    let classifier = pipeline.classifier();
     println!(
-        "loaded {} in {:.0} ms\n",
+        "loaded {} in {:.0} ms ({} on {:?}, linear layers by {})\n",
         args.model.display(),
-        loaded.elapsed().as_secs_f64() * 1e3
+        loaded.elapsed().as_secs_f64() * 1e3,
+        classifier.mode(),
+        classifier.device(),
+        classifier.kernel()
     );
     // All notes are submitted at once, so the batcher merges them into few forward passes.
     let started = Instant::now();

@@ -344,11 +344,102 @@ fn portable_body(a: &[u8], kp: usize, mr: usize, panel: &[i8], acc: &mut [[i32; 
     }
 }
 
-/// The portable loop compiled for AVX2 (picked at run time on CPUs without VNNI).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn avx2_micro(a: &[u8], kp: usize, mr: usize, panel: &[i8], acc: &mut [[i32; NR]; MR]) {
-    portable_body(a, kp, mr, panel, acc);
+use avx2::micro as avx2_micro;
+
+/// AVX2 without VNNI: bytes widened to i16 and multiplied in pairs into i32 (`vpmaddwd`),
+/// which is exact for a byte times a 7-bit weight, so the integers equal the VNNI kernel's.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{MR, NR};
+    use std::arch::x86_64::{
+        __m128i, __m256i, _mm256_add_epi32, _mm256_cvtepi8_epi16, _mm256_madd_epi16,
+        _mm256_set1_epi64x, _mm256_setzero_si256, _mm256_storeu_si256, _mm_loadu_si128,
+    };
+
+    /// `acc[i][j] = Σ_k a[i][k] · panel[k][j]` for `mr` rows.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn micro(
+        a: &[u8],
+        kp: usize,
+        mr: usize,
+        panel: &[i8],
+        acc: &mut [[i32; NR]; MR],
+    ) {
+        assert!(a.len() >= mr * kp && panel.len() >= kp * NR && kp.is_multiple_of(4));
+        let groups = kp / 4;
+        // each group of four activation bytes as four i16, ready to broadcast
+        let mut aq = vec![0i64; mr * groups];
+        for (i, row) in aq.chunks_exact_mut(groups).enumerate() {
+            for (g, d) in row.iter_mut().enumerate() {
+                let q = &a[i * kp + g * 4..i * kp + g * 4 + 4];
+                *d = i64::from(q[0])
+                    | i64::from(q[1]) << 16
+                    | i64::from(q[2]) << 32
+                    | i64::from(q[3]) << 48;
+            }
+        }
+        let mut r = 0;
+        while r < mr {
+            let n = (mr - r).min(4);
+            // SAFETY: AVX2 is enabled here; rows r..r + n exist in `aq`
+            unsafe {
+                match n {
+                    4 => rows::<4>(&aq, groups, r, panel, acc),
+                    3 => rows::<3>(&aq, groups, r, panel, acc),
+                    2 => rows::<2>(&aq, groups, r, panel, acc),
+                    _ => rows::<1>(&aq, groups, r, panel, acc),
+                }
+            }
+            r += n;
+        }
+    }
+
+    /// `R` rows from `r0`, eight columns at a time: two widened weight vectors per group of
+    /// four inputs, shared by the rows.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn rows<const R: usize>(
+        aq: &[i64],
+        groups: usize,
+        r0: usize,
+        panel: &[i8],
+        acc: &mut [[i32; NR]; MR],
+    ) {
+        assert!(aq.len() >= (r0 + R) * groups && panel.len() >= groups * NR * 4);
+        let wp = panel.as_ptr();
+        for chunk in 0..NR / 8 {
+            let mut c = [[_mm256_setzero_si256(); 2]; R];
+            for g in 0..groups {
+                // SAFETY: 32 bytes at g * 192 + chunk * 32, inside the panel
+                let (w0, w1) = unsafe {
+                    let base = wp.add(g * NR * 4 + chunk * 32);
+                    (
+                        _mm256_cvtepi8_epi16(_mm_loadu_si128(base.cast::<__m128i>())),
+                        _mm256_cvtepi8_epi16(_mm_loadu_si128(base.add(16).cast::<__m128i>())),
+                    )
+                };
+                for (i, ci) in c.iter_mut().enumerate() {
+                    let av = _mm256_set1_epi64x(aq[(r0 + i) * groups + g]);
+                    ci[0] = _mm256_add_epi32(ci[0], _mm256_madd_epi16(av, w0));
+                    ci[1] = _mm256_add_epi32(ci[1], _mm256_madd_epi16(av, w1));
+                }
+            }
+            // lanes hold (k0·a0 + k1·a1, k2·a2 + k3·a3) per column: add the pairs
+            for (i, ci) in c.iter().enumerate() {
+                for (v, reg) in ci.iter().enumerate() {
+                    let mut t = [0i32; 8];
+                    // SAFETY: 8 i32 into a local array
+                    unsafe { _mm256_storeu_si256(t.as_mut_ptr().cast::<__m256i>(), *reg) };
+                    for q in 0..4 {
+                        acc[r0 + i][chunk * 8 + v * 4 + q] = t[2 * q] + t[2 * q + 1];
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
