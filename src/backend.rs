@@ -37,7 +37,8 @@ impl Backend for ClassifierBackend {
     }
 
     fn padded(&self) -> bool {
-        true
+        // the model says: packed on the CPU by default, padded on a GPU
+        self.classifier.model().pads_batches()
     }
 
     fn run(&self, _worker: usize, inputs: &[Encoding]) -> Result<Vec<Prediction>, Self::Error> {

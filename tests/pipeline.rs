@@ -294,3 +294,26 @@ fn one_input_limit_is_set_on_the_pipeline_and_pushed_down() {
     assert!(err.to_string().contains(&limit.to_string()), "{err}");
     assert!(pipeline.shutdown_blocking(Duration::from_secs(5)));
 }
+
+#[test]
+fn the_batcher_costs_batches_the_way_the_model_computes_them() {
+    use clinfer::batcher::Backend;
+    use clinfer::core::BatchLayout;
+    use clinfer::ClassifierBackend;
+    let build = |layout: BatchLayout| {
+        Arc::new(
+            Classifier::builder()
+                .model_dir(demo_dir())
+                .device(DeviceSpec::Cpu)
+                .batch_layout(layout)
+                .build()
+                .expect("demo model loads"),
+        )
+    };
+    // on the CPU the default layout packs rows: nothing padded, a batch costs its tokens
+    let auto = build(BatchLayout::Auto);
+    assert!(!auto.model().pads_batches());
+    assert!(!ClassifierBackend::new(auto).padded());
+    assert!(!ClassifierBackend::new(build(BatchLayout::Packed)).padded());
+    assert!(ClassifierBackend::new(build(BatchLayout::Padded)).padded());
+}

@@ -154,6 +154,18 @@ impl Model {
         self.layout
     }
 
+    /// Whether a batch of rows of different lengths is computed padded to its longest row
+    /// (so it costs `longest × rows` tokens) rather than packed (the sum of its rows):
+    /// [`BatchLayout::Padded`], or `Auto` on a GPU.
+    #[must_use]
+    pub fn pads_batches(&self) -> bool {
+        match self.layout {
+            BatchLayout::Padded => true,
+            BatchLayout::Packed => false,
+            BatchLayout::Auto => !self.network.device().is_cpu(),
+        }
+    }
+
     /// The model configuration.
     #[must_use]
     pub fn config(&self) -> &Config {
