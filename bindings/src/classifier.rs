@@ -113,7 +113,7 @@ impl Classifier {
         self.inner.mode()
     }
 
-    /// What computes the linear layers: `avx512-vnni`, `avx2` or `portable` (int8, picked from
+    /// What computes the linear layers: `amx-int8`, `avx512-vnni`, `avx2` or `portable` (int8, picked from
     /// the CPU at run time), `candle-cpu` or `candle-cuda`.
     #[getter]
     fn kernel(&self) -> &'static str {

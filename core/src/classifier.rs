@@ -569,7 +569,7 @@ impl Classifier {
         self.model.mode()
     }
 
-    /// What computes the linear layers: `avx512-vnni`, `avx2` or `portable` for int8 (picked
+    /// What computes the linear layers: `amx-int8`, `avx512-vnni`, `avx2` or `portable` for int8 (picked
     /// from the CPU at run time), `candle-cpu` or `candle-cuda` for float modes.
     #[must_use]
     pub fn kernel(&self) -> &'static str {

@@ -17,12 +17,20 @@ use rayon::prelude::*;
 
 /// Output columns per packed panel (three 512-bit registers of 16 i32 lanes).
 pub const NR: usize = 48;
-/// Rows per micro-kernel call.
-const MR: usize = 8;
+/// Rows of the accumulator block: 16 for the AMX tiles, 8 per call for the other kernels.
+const MR: usize = 16;
+/// Quantized activations are padded with the zero point to a multiple of this many rows
+/// (the AMX tiles load 16).
+const ROW_PAD: usize = 16;
+/// The input dimension is padded to a multiple of this (one AMX tile row is 64 bytes).
+const K_PAD: usize = 64;
 
 /// Which int8 kernel runs on this machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
+    /// Intel AMX tiles (`tdpbusd`, 16 × 64 bytes by 16 × 16 per instruction), picked at run
+    /// time where the CPU has AMX-INT8 and Linux grants the process the tile state.
+    Amx,
     /// AVX-512 VNNI (`vpdpbusd`), picked at run time.
     Avx512Vnni,
     /// The portable loop compiled for AVX2, picked at run time.
@@ -37,6 +45,9 @@ impl Kernel {
     pub fn detect() -> Self {
         #[cfg(target_arch = "x86_64")]
         {
+            if amx::available() {
+                return Self::Amx;
+            }
             if std::is_x86_feature_detected!("avx512f")
                 && std::is_x86_feature_detected!("avx512bw")
                 && std::is_x86_feature_detected!("avx512vnni")
@@ -50,10 +61,11 @@ impl Kernel {
         Self::Portable
     }
 
-    /// A short name for logs and accessors: `avx512-vnni`, `avx2` or `portable`.
+    /// A short name for logs and accessors: `amx-int8`, `avx512-vnni`, `avx2` or `portable`.
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
+            Self::Amx => "amx-int8",
             Self::Avx512Vnni => "avx512-vnni",
             Self::Avx2 => "avx2",
             Self::Portable => "portable",
@@ -67,7 +79,7 @@ impl Kernel {
 pub struct PackedI8 {
     n: usize,
     k: usize,
-    /// `k` rounded up to a multiple of 4.
+    /// `k` rounded up to a multiple of [`K_PAD`].
     kp: usize,
     /// Panels of `NR` columns: for each panel, for each group of four inputs, `NR × 4` bytes.
     data: Vec<i8>,
@@ -86,7 +98,7 @@ impl PackedI8 {
     #[must_use]
     pub fn new(w: &[f32], n: usize, k: usize) -> Self {
         debug_assert_eq!(w.len(), n * k);
-        let kp = k.div_ceil(4) * 4;
+        let kp = k.div_ceil(K_PAD) * K_PAD;
         let panels = n.div_ceil(NR);
         let mut data = vec![0i8; panels * NR * kp];
         let mut scale = vec![0f32; n];
@@ -186,11 +198,24 @@ impl PackedI8 {
         let c0 = p * NR;
         let cols = NR.min(self.n - c0);
         let mut acc = [[0i32; NR]; MR];
+        let step = if kernel == Kernel::Amx { 16 } else { 8 };
+        #[cfg(target_arch = "x86_64")]
+        if kernel == Kernel::Amx {
+            // SAFETY: `Kernel::Amx` comes from `detect`, which got the tile state granted
+            unsafe { amx::configure() };
+        }
         let mut r = rows.start;
         while r < rows.end {
-            let mr = MR.min(rows.end - r);
+            let mr = step.min(rows.end - r);
             let a = &qa[r * self.kp..(r + mr) * self.kp];
             match kernel {
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Amx => {
+                    // the activations are padded to 16 rows (ROW_PAD)
+                    let a16 = &qa[r * self.kp..(r + 16) * self.kp];
+                    // SAFETY: tiles configured above; 16 rows of kp bytes and a whole panel
+                    unsafe { amx::micro(a16, self.kp, panel, &mut acc) };
+                }
                 #[cfg(target_arch = "x86_64")]
                 Kernel::Avx512Vnni => {
                     // SAFETY: `Kernel::Avx512Vnni` comes from `detect`, so the CPU has the
@@ -229,6 +254,11 @@ impl PackedI8 {
             }
             r += mr;
         }
+        #[cfg(target_arch = "x86_64")]
+        if kernel == Kernel::Amx {
+            // SAFETY: as for `configure`
+            unsafe { amx::release() };
+        }
     }
 }
 
@@ -243,7 +273,7 @@ unsafe impl Sync for SharedOut {}
 /// Quantizes each row of `x (m, k)` to `q + 128` bytes with its own scale; rows are padded
 /// with the zero point to `kp` bytes.
 fn quantize_rows(kernel: Kernel, x: &[f32], m: usize, k: usize, kp: usize) -> (Vec<u8>, Vec<f32>) {
-    let mut q = vec![128u8; m * kp];
+    let mut q = vec![128u8; m.div_ceil(ROW_PAD) * ROW_PAD * kp];
     let mut s = vec![1f32; m];
     if k == 0 {
         return (q, s);
@@ -442,6 +472,146 @@ mod avx2 {
     }
 }
 
+/// Intel AMX: the tile instructions are written as bytes (their intrinsics and target
+/// features are not stable Rust yet), each in its own `asm!` block with fixed registers.
+#[cfg(target_arch = "x86_64")]
+mod amx {
+    use super::{MR, NR};
+    use std::arch::asm;
+    use std::sync::OnceLock;
+
+    /// Whether the CPU has AMX-TILE and AMX-INT8 and the OS lets this process use them
+    /// (on Linux the tile data state must be requested once per process).
+    pub(super) fn available() -> bool {
+        static OK: OnceLock<bool> = OnceLock::new();
+        *OK.get_or_init(|| {
+            if std::env::var_os("CLINFER_NO_AMX").is_some() {
+                return false;
+            }
+            // SAFETY: CPUID leaf 7 exists on every x86-64 CPU that reports it (the call
+            // is safe in newer Rust, unsafe in 1.89)
+            #[allow(unused_unsafe)]
+            let leaf7 = unsafe { std::arch::x86_64::__cpuid_count(7, 0) };
+            let tile = leaf7.edx >> 24 & 1 == 1;
+            let int8 = leaf7.edx >> 25 & 1 == 1;
+            tile && int8 && request_tile_state()
+        })
+    }
+
+    #[cfg(target_os = "linux")]
+    fn request_tile_state() -> bool {
+        const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
+        const XFEATURE_XTILEDATA: libc::c_long = 18;
+        // SAFETY: a plain system call with integer arguments
+        unsafe {
+            libc::syscall(
+                libc::SYS_arch_prctl,
+                ARCH_REQ_XCOMP_PERM,
+                XFEATURE_XTILEDATA,
+            ) == 0
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn request_tile_state() -> bool {
+        false
+    }
+
+    /// The tile configuration: tiles 0–2 accumulate 16 × 16 i32, tile 3 holds 16 rows × 64
+    /// activation bytes, tiles 4–6 hold 16 groups of four inputs × 16 columns of weights.
+    #[repr(C, align(64))]
+    struct Config([u8; 64]);
+
+    fn config() -> Config {
+        let mut c = [0u8; 64];
+        c[0] = 1; // palette 1
+        for t in 0..7 {
+            c[16 + 2 * t] = 64; // bytes per row (u16, little endian)
+            c[48 + t] = 16; // rows
+        }
+        Config(c)
+    }
+
+    /// Loads the tile configuration on this thread.
+    ///
+    /// # Safety
+    /// [`available`] must have returned true.
+    pub(super) unsafe fn configure() {
+        let cfg = config();
+        // ldtilecfg [rax]
+        unsafe {
+            asm!(".byte 0xc4, 0xe2, 0x78, 0x49, 0x00", in("rax") cfg.0.as_ptr(),
+                 options(nostack, readonly));
+        }
+    }
+
+    /// Releases the tile state on this thread.
+    ///
+    /// # Safety
+    /// As for [`configure`].
+    pub(super) unsafe fn release() {
+        // tilerelease
+        unsafe {
+            asm!(
+                ".byte 0xc4, 0xe2, 0x78, 0x49, 0xc0",
+                options(nostack, nomem)
+            )
+        };
+    }
+
+    /// `acc[i][j] = Σ_k a[i][k] · panel[k][j]` for 16 rows and the panel's 48 columns.
+    ///
+    /// # Safety
+    /// Tiles configured by [`configure`] on this thread; `kp` a multiple of 64.
+    pub(super) unsafe fn micro(a: &[u8], kp: usize, panel: &[i8], acc: &mut [[i32; NR]; MR]) {
+        assert!(a.len() >= 16 * kp && panel.len() >= kp * NR && kp.is_multiple_of(64));
+        let ap = a.as_ptr();
+        let wp = panel.as_ptr();
+        let panel_stride = NR * 4;
+        // SAFETY (whole block): every load reads 16 rows inside `a` or the panel, every
+        // store writes 16 rows of 64 bytes inside `acc` (48 i32 per row)
+        unsafe {
+            // tilezero tmm0, tmm1, tmm2
+            asm!(
+                ".byte 0xc4, 0xe2, 0x7b, 0x49, 0xc0",
+                ".byte 0xc4, 0xe2, 0x7b, 0x49, 0xc8",
+                ".byte 0xc4, 0xe2, 0x7b, 0x49, 0xd0",
+                options(nostack, nomem)
+            );
+            for kb in 0..kp / 64 {
+                // tileloadd tmm3, [rax + rcx]: 16 activation rows, stride kp
+                asm!(".byte 0xc4, 0xe2, 0x7b, 0x4b, 0x1c, 0x08",
+                     in("rax") ap.add(kb * 64), in("rcx") kp, options(nostack, readonly));
+                // 16 groups of four inputs from group kb * 16, stride one group
+                let w = wp.add(kb * 16 * panel_stride);
+                // tileloadd tmm4/5/6, [rax + rcx]: columns 0-15, 16-31, 32-47
+                asm!(".byte 0xc4, 0xe2, 0x7b, 0x4b, 0x24, 0x08",
+                     in("rax") w, in("rcx") panel_stride, options(nostack, readonly));
+                asm!(".byte 0xc4, 0xe2, 0x7b, 0x4b, 0x2c, 0x08",
+                     in("rax") w.add(64), in("rcx") panel_stride, options(nostack, readonly));
+                asm!(".byte 0xc4, 0xe2, 0x7b, 0x4b, 0x34, 0x08",
+                     in("rax") w.add(128), in("rcx") panel_stride, options(nostack, readonly));
+                // tdpbusd tmm0, tmm3, tmm4; tmm1, tmm3, tmm5; tmm2, tmm3, tmm6
+                asm!(
+                    ".byte 0xc4, 0xe2, 0x59, 0x5e, 0xc3",
+                    ".byte 0xc4, 0xe2, 0x51, 0x5e, 0xcb",
+                    ".byte 0xc4, 0xe2, 0x49, 0x5e, 0xd3",
+                    options(nostack, nomem)
+                );
+            }
+            // tilestored [rax + rcx], tmm0/1/2: row stride 48 i32
+            let out = acc.as_mut_ptr().cast::<u8>();
+            let stride = NR * 4;
+            asm!(".byte 0xc4, 0xe2, 0x7a, 0x4b, 0x04, 0x08",
+                 in("rax") out, in("rcx") stride, options(nostack));
+            asm!(".byte 0xc4, 0xe2, 0x7a, 0x4b, 0x0c, 0x08",
+                 in("rax") out.add(64), in("rcx") stride, options(nostack));
+            asm!(".byte 0xc4, 0xe2, 0x7a, 0x4b, 0x14, 0x08",
+                 in("rax") out.add(128), in("rcx") stride, options(nostack));
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod vnni {
     use super::{MR, NR};
@@ -554,8 +724,13 @@ mod tests {
             if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
                 k.push(Kernel::Avx2);
             }
-            if Kernel::detect() == Kernel::Avx512Vnni {
+            if std::is_x86_feature_detected!("avx512vnni")
+                && std::is_x86_feature_detected!("avx512bw")
+            {
                 k.push(Kernel::Avx512Vnni);
+            }
+            if Kernel::detect() == Kernel::Amx {
+                k.push(Kernel::Amx);
             }
         }
         k

@@ -32,8 +32,15 @@ fn kernels() -> Vec<Kernel> {
             k.push(Kernel::Avx2);
         }
     }
-    if Kernel::detect() == Kernel::Avx512Vnni {
-        k.push(Kernel::Avx512Vnni);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512vnni") && std::is_x86_feature_detected!("avx512bw")
+        {
+            k.push(Kernel::Avx512Vnni);
+        }
+    }
+    if Kernel::detect() == Kernel::Amx {
+        k.push(Kernel::Amx);
     }
     k
 }

@@ -45,7 +45,7 @@ def test_every_dtype_runs_and_says_what_ran(model_dir: str, dtype: str) -> None:
     c = clinfer.Classifier(model_dir, dtype=dtype)
     assert c.dtype == ("f32" if dtype == "auto" else dtype)
     if dtype == "int8":
-        assert c.kernel in ("avx512-vnni", "avx2", "portable")
+        assert c.kernel in ("amx-int8", "avx512-vnni", "avx2", "portable")
     else:
         assert c.kernel == "candle-cpu"
     base = clinfer.Classifier(model_dir).predict(["a warm , funny and moving film"])[0]

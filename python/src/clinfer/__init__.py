@@ -166,7 +166,7 @@ class Pipeline:
 
     @property
     def kernel(self) -> str:
-        """What computes the linear layers (``avx512-vnni``, ``avx2``, ``portable``,
+        """What computes the linear layers (``amx-int8``, ``avx512-vnni``, ``avx2``, ``portable``,
         ``candle-cpu`` or ``candle-cuda``)."""
         return self._native.kernel
 

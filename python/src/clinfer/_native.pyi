@@ -78,7 +78,7 @@ class Classifier:
         """The precision mode that runs: f32, f16, bf16 or int8."""
     @property
     def kernel(self) -> str:
-        """What computes the linear layers: avx512-vnni, avx2, portable, candle-cpu or candle-cuda."""
+        """What computes the linear layers: amx-int8, avx512-vnni, avx2, portable, candle-cpu or candle-cuda."""
 
 @final
 class Span:
