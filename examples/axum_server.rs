@@ -13,9 +13,13 @@
 //!   `deadline_ms`, `priority` (0 high, 1 normal, 2 low).
 //! - `GET /healthz` (200 while live), `GET /readyz` (200 when ready for traffic), `GET
 //!   /metrics` (Prometheus/OpenMetrics text).
-//! - Errors have a JSON body `{"error": {"kind", "message"}}` and the status 429 (overloaded,
-//!   with `Retry-After` in seconds), 504 (deadline), 503 (shutting down), 422 (invalid input
-//!   or body), 413 (body over `--max-body-bytes`) or 500.
+//! - The request schema (the gateway's is the same): exactly one of `text` (a non-empty
+//!   string) and `texts` (1 to `--max-texts` non-empty strings); `deadline_ms` a number >= 0;
+//!   `priority` 0, 1 or 2; no other field; nothing is coerced.
+//! - Errors have a JSON body `{"error": {"kind", "message"}}`, the kind and status from
+//!   clinfer's one table (`clinfer::ErrorKind`): 429 (overloaded, with `Retry-After` in
+//!   seconds), 504 (deadline), 503 (shutting down), 422 (invalid input or body), 413 (body
+//!   over `--max-body-bytes`), 415 (not `application/json`) or 500.
 //! - On SIGTERM or Ctrl-C it stops accepting connections, finishes in-flight requests, then
 //!   drains the pipeline for up to `--drain-ms`.
 //!
@@ -26,16 +30,17 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use clap::Parser;
 use clinfer::core::DeviceSpec;
-use clinfer::{ClassifyOptions, Error, Pipeline};
-use serde::{Deserialize, Serialize};
+use clinfer::{ClassifyOptions, Error, Pipeline, Protocol};
+use serde::Serialize;
 
 #[derive(Parser, Debug)]
 #[command(about = "HTTP server for clinfer: PHI scrub, dynamic batching, classification")]
@@ -84,13 +89,87 @@ struct AppState {
     max_texts: usize,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A `/v1/classify` body, checked field by field against the one `/v1` request schema
+/// (the gateway's pydantic model has the same rules): exactly one of `text` (a non-empty
+/// string) and `texts` (1..=`--max-texts` non-empty strings), `deadline_ms` a finite,
+/// non-negative number, `priority` the integer 0, 1 or 2, no other field. Messages name the
+/// field, never its value.
 struct ClassifyRequest {
-    text: Option<String>,
-    texts: Option<Vec<String>>,
-    deadline_ms: Option<u64>,
-    priority: Option<u8>,
+    texts: Vec<String>,
+    many: bool,
+    options: ClassifyOptions,
+}
+
+fn parse_request(body: &[u8], max_texts: usize) -> Result<ClassifyRequest, ApiError> {
+    use serde_json::Value;
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        invalid(if e.is_eof() || e.is_syntax() {
+            "the body is not valid JSON"
+        } else {
+            "the body is not valid JSON (nesting too deep or invalid UTF-8)"
+        })
+    })?;
+    let Value::Object(fields) = value else {
+        return Err(invalid(
+            r#"the body must be a JSON object {"text": "..."} or {"texts": ["...", ...]}"#,
+        ));
+    };
+    const ALLOWED: [&str; 4] = ["text", "texts", "deadline_ms", "priority"];
+    if fields.keys().any(|k| !ALLOWED.contains(&k.as_str())) {
+        return Err(invalid(
+            "unknown field in the body (allowed: text, texts, deadline_ms, priority)",
+        ));
+    }
+    let non_empty = |v: &Value, what: &str| match v {
+        Value::String(s) if !s.is_empty() => Ok(s.clone()),
+        Value::String(_) => Err(invalid(format!("{what} must not be empty"))),
+        _ => Err(invalid(format!("{what} must be a string"))),
+    };
+    let (texts, many) = match (fields.get("text"), fields.get("texts")) {
+        (Some(t), None) => (vec![non_empty(t, "text")?], false),
+        (None, Some(Value::Array(items))) => {
+            if items.is_empty() {
+                return Err(invalid("texts must hold at least one text"));
+            }
+            if items.len() > max_texts {
+                return Err(invalid(format!(
+                    "{} texts in one request, over the limit of {max_texts}",
+                    items.len()
+                )));
+            }
+            let texts = items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| non_empty(v, &format!("texts[{i}]")))
+                .collect::<Result<Vec<_>, _>>()?;
+            (texts, true)
+        }
+        (None, Some(_)) => return Err(invalid("texts must be a list of strings")),
+        _ => return Err(invalid(r#"give exactly one of "text" and "texts""#)),
+    };
+    let deadline = match fields.get("deadline_ms") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(ms) if ms.is_finite() && ms >= 0.0 => {
+                Some(Duration::from_secs_f64((ms / 1000.0).min(1e9)))
+            }
+            _ => return Err(invalid("deadline_ms must be a finite number >= 0")),
+        },
+        Some(_) => return Err(invalid("deadline_ms must be a number")),
+    };
+    let priority = match fields.get("priority") {
+        None | Some(Value::Null) => 1,
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(p @ 0..=2) => p as u8,
+            _ => return Err(invalid("priority must be 0 (high), 1 (normal) or 2 (low)")),
+        },
+        Some(_) => return Err(invalid("priority must be 0 (high), 1 (normal) or 2 (low)")),
+    };
+    Ok(ClassifyRequest {
+        texts,
+        many,
+        options: ClassifyOptions { deadline, priority },
+    })
 }
 
 #[derive(Serialize)]
@@ -99,29 +178,24 @@ struct ManyResponse {
 }
 
 /// An error answer: status, optional Retry-After, JSON body. Never echoes request content.
+#[derive(Debug)]
 struct ApiError {
     status: StatusCode,
     kind: &'static str,
     message: String,
-    retry_after: Option<Duration>,
+    retry_after: Option<u64>,
 }
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        let (status, retry_after) = match &e {
-            Error::Overloaded { retry_after } => {
-                (StatusCode::TOO_MANY_REQUESTS, Some(*retry_after))
-            }
-            Error::DeadlineExceeded => (StatusCode::GATEWAY_TIMEOUT, None),
-            Error::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, None),
-            Error::InvalidInput(_) => (StatusCode::UNPROCESSABLE_ENTITY, None),
-            _ => (StatusCode::INTERNAL_SERVER_ERROR, None),
-        };
+        // the one table (clinfer::ErrorKind::http_status) decides the status
+        let status = StatusCode::from_u16(e.http_status(Protocol::V1))
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         ApiError {
             status,
-            kind: e.kind(),
+            kind: e.kind().as_str(),
             message: e.to_string(),
-            retry_after,
+            retry_after: e.retry_after_header(),
         }
     }
 }
@@ -130,30 +204,24 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({"error": {"kind": self.kind, "message": self.message}});
         let mut resp = (self.status, Json(body)).into_response();
-        if let Some(after) = self.retry_after {
-            // Whole seconds, rounded up, at least 1 (RFC 9110 delay-seconds).
-            let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        if let Some(secs) = self.retry_after {
             resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
     }
 }
 
 fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError {
-        status: StatusCode::UNPROCESSABLE_ENTITY,
-        kind: "invalid_input",
-        message: message.into(),
-        retry_after: None,
-    }
+    ApiError::from(Error::invalid_input(message))
 }
 
 async fn classify(
     State(state): State<AppState>,
-    body: Result<Json<ClassifyRequest>, JsonRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(req) = body.map_err(|rejection| {
+    let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError {
                 status: StatusCode::PAYLOAD_TOO_LARGE,
@@ -162,32 +230,30 @@ async fn classify(
                 retry_after: None,
             }
         } else {
-            // The parser's message may quote the body: say what is expected instead.
-            invalid(r#"expected a JSON body {"text": "..."} or {"texts": ["...", ...]}"#)
+            invalid("the request body could not be read")
         }
     })?;
-    let options = ClassifyOptions {
-        deadline: req.deadline_ms.map(Duration::from_millis),
-        priority: req.priority.unwrap_or(1),
-    };
-    match (req.text, req.texts) {
-        (Some(text), None) => {
-            let out = state.pipeline.classify(&text, options).await?;
-            Ok(Json(out).into_response())
-        }
-        (None, Some(texts)) => {
-            if texts.len() > state.max_texts {
-                return Err(invalid(format!(
-                    "{} texts in one request, over the limit of {}",
-                    texts.len(),
-                    state.max_texts
-                )));
-            }
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            let results = state.pipeline.classify_many(&refs, options).await?;
-            Ok(Json(ManyResponse { results }).into_response())
-        }
-        _ => Err(invalid(r#"give exactly one of "text" and "texts""#)),
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Err(ApiError {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            kind: "invalid_input",
+            message: "expected content-type: application/json".into(),
+            retry_after: None,
+        });
+    }
+    let req = parse_request(&body, state.max_texts)?;
+    if req.many {
+        let refs: Vec<&str> = req.texts.iter().map(String::as_str).collect();
+        let results = state.pipeline.classify_many(&refs, req.options).await?;
+        Ok(Json(ManyResponse { results }).into_response())
+    } else {
+        let out = state.pipeline.classify(&req.texts[0], req.options).await?;
+        Ok(Json(out).into_response())
     }
 }
 
@@ -289,4 +355,134 @@ async fn run(args: Args) -> Result<(), String> {
         .await;
     eprintln!("axum_server: stopped (queue drained: {drained})");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(body: &str) -> String {
+        match parse_request(body.as_bytes(), 4) {
+            Ok(_) => panic!("accepted: {body}"),
+            Err(e) => {
+                assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+                assert_eq!(e.kind, "invalid_input");
+                e.message
+            }
+        }
+    }
+
+    #[test]
+    fn the_schema_accepts_what_it_documents() {
+        let r = parse_request(br#"{"text": "a fine film"}"#, 4).expect("one text");
+        assert!(!r.many);
+        assert_eq!(r.texts, ["a fine film"]);
+        assert_eq!(r.options, ClassifyOptions::default());
+        let r = parse_request(
+            br#"{"texts": ["a", "b"], "deadline_ms": 250.5, "priority": 0}"#,
+            4,
+        )
+        .expect("many texts with options");
+        assert!(r.many);
+        assert_eq!(r.texts.len(), 2);
+        assert_eq!(r.options.priority, 0);
+        assert_eq!(r.options.deadline, Some(Duration::from_micros(250_500)));
+        let r = parse_request(br#"{"text": "x", "deadline_ms": null, "priority": 2}"#, 4)
+            .expect("null means absent");
+        assert_eq!((r.options.deadline, r.options.priority), (None, 2));
+    }
+
+    #[test]
+    fn the_schema_rejects_with_the_field_named_and_no_value_quoted() {
+        let canary = "Canarysmith";
+        let cases = [
+            (r#"{"texts": []}"#.to_owned(), "at least one"),
+            (r#"{"text": ""}"#.to_owned(), "text must not be empty"),
+            (r#"{"text": 3}"#.to_owned(), "text must be a string"),
+            (
+                r#"{"texts": ["a", ""]}"#.to_owned(),
+                "texts[1] must not be empty",
+            ),
+            (
+                format!(r#"{{"texts": "{canary}"}}"#),
+                "texts must be a list",
+            ),
+            (
+                r#"{"texts": ["a","b","c","d","e"]}"#.to_owned(),
+                "over the limit of 4",
+            ),
+            (
+                format!(r#"{{"text": "{canary}", "priority": 3}}"#),
+                "priority must be",
+            ),
+            (
+                r#"{"text": "x", "priority": 255}"#.to_owned(),
+                "priority must be",
+            ),
+            (
+                r#"{"text": "x", "priority": true}"#.to_owned(),
+                "priority must be",
+            ),
+            (
+                r#"{"text": "x", "priority": 1.5}"#.to_owned(),
+                "priority must be",
+            ),
+            (
+                r#"{"text": "x", "deadline_ms": "100"}"#.to_owned(),
+                "deadline_ms must be a number",
+            ),
+            (
+                r#"{"text": "x", "deadline_ms": -1}"#.to_owned(),
+                "deadline_ms must be a finite",
+            ),
+            (
+                format!(r#"{{"text": "x", "{canary}": 1}}"#),
+                "unknown field",
+            ),
+            (r#"{"text": "a", "texts": ["b"]}"#.to_owned(), "exactly one"),
+            (r#"{}"#.to_owned(), "exactly one"),
+            (format!(r#"["{canary}"]"#), "must be a JSON object"),
+            (format!(r#"{{"text": "{canary}""#), "not valid JSON"),
+            (
+                format!("{}{canary}{}", "[".repeat(10_000), "]".repeat(10_000)),
+                "not valid JSON",
+            ),
+        ];
+        for (body, expected) in cases {
+            let message = reason(&body);
+            assert!(message.contains(expected), "{body:.80}: {message}");
+            assert!(!message.contains(canary), "{message}");
+        }
+        let bad_utf8 = b"{\"text\": \"\xff\xfe\"}";
+        assert!(parse_request(bad_utf8, 4).is_err());
+    }
+
+    #[test]
+    fn errors_take_their_status_from_the_table() {
+        let cases = [
+            (
+                Error::Overloaded {
+                    retry_after: Duration::from_millis(1200),
+                },
+                429,
+                Some(2),
+            ),
+            (Error::DeadlineExceeded, 504, None),
+            (Error::ShuttingDown, 503, None),
+            (Error::invalid_input("too long"), 422, None),
+            (
+                Error::Config("max_batch_size must be at least 1".into()),
+                500,
+                None,
+            ),
+            (Error::internal("worker gone"), 500, None),
+        ];
+        for (e, status, retry) in cases {
+            let kind = e.kind().as_str();
+            let api = ApiError::from(e);
+            assert_eq!(api.status.as_u16(), status, "{kind}");
+            assert_eq!(api.kind, kind);
+            assert_eq!(api.retry_after, retry, "{kind}");
+        }
+    }
 }

@@ -32,7 +32,7 @@ pub mod error;
 pub mod pipeline;
 
 pub use backend::ClassifierBackend;
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Protocol, Result};
 pub use pipeline::{
     Classification, ClassifyOptions, Pipeline, PipelineBuilder, Timings, DEFAULT_MAX_INPUT_BYTES,
     REDACTION_HEADROOM,

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clinfer_batcher::prometheus_client::encoding::text::encode;
 use clinfer_batcher::prometheus_client::metrics::counter::Counter;
 use clinfer_batcher::prometheus_client::metrics::family::Family;
 use clinfer_batcher::prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
@@ -26,14 +25,18 @@ pub const DEFAULT_MAX_INPUT_BYTES: usize = 1 << 20;
 /// pipeline that loads its own model accepts `max_input_bytes` times this.
 pub const REDACTION_HEADROOM: usize = 8;
 
+/// Texts (or a many-text call's texts together) at least this long are scrubbed and
+/// tokenized on tokio's blocking pool rather than on the executor thread that awaits them.
+const OFF_EXECUTOR_BYTES: usize = 16 * 1024;
+
 /// Per-call options for [`Pipeline::classify`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClassifyOptions {
     /// Longest the call may take, counted from the call; capped by the pipeline's
     /// [`default_deadline`](PipelineBuilder::default_deadline). `None`: the default only.
     pub deadline: Option<Duration>,
-    /// Urgency: 0 is high, 1 normal (the default), 2 and above low. Lower levels age upwards so
-    /// they cannot starve.
+    /// Urgency: 0 is high, 1 normal (the default), 2 low; any other value is
+    /// [`Error::InvalidInput`]. Lower levels age upwards so they cannot starve.
     pub priority: u8,
 }
 
@@ -47,18 +50,26 @@ impl Default for ClassifyOptions {
 }
 
 impl ClassifyOptions {
-    fn submit(&self, start: Instant) -> SubmitOptions {
+    /// The highest accepted [`priority`](Self::priority) value (low).
+    pub const LOWEST_PRIORITY: u8 = 2;
+
+    fn submit(&self, start: Instant) -> Result<SubmitOptions> {
         let priority = match self.priority {
             0 => Priority::High,
             1 => Priority::Normal,
-            _ => Priority::Low,
+            2 => Priority::Low,
+            p => {
+                return Err(Error::invalid_input(format!(
+                    "priority {p} is not 0 (high), 1 (normal) or 2 (low)"
+                )))
+            }
         };
         let mut options = SubmitOptions::new().priority(priority);
         if let Some(d) = self.deadline {
             let at = start.checked_add(d).unwrap_or_else(far_future);
             options = options.deadline(clinfer_batcher::Instant::from_std(at));
         }
-        options
+        Ok(options)
     }
 }
 
@@ -176,7 +187,8 @@ impl Pipeline {
     pub async fn classify(&self, text: &str, options: ClassifyOptions) -> Result<Classification> {
         let start = Instant::now();
         let result = async {
-            let prepared = self.prepare(text)?;
+            options.submit(start)?;
+            let prepared = self.prepare_off_executor(text).await?;
             let (pending, prepared) = self.submit(prepared, &options, start)?;
             let response = pending.await;
             self.finish(prepared, response, start)
@@ -198,19 +210,23 @@ impl Pipeline {
         options: ClassifyOptions,
     ) -> Result<Vec<Classification>> {
         let start = Instant::now();
+        let prepared = match options.submit(start) {
+            Err(e) => Err(e),
+            Ok(_) => self.prepare_many_off_executor(texts).await,
+        };
         let mut pendings = Vec::with_capacity(texts.len());
-        for (index, text) in texts.iter().enumerate() {
-            let submitted = self
-                .prepare(text)
-                .and_then(|p| self.submit(p, &options, start))
-                .map_err(|e| at_index(e, index));
-            match submitted {
-                Ok(p) => pendings.push(p),
-                Err(e) => {
-                    self.inner.metrics.outcome::<()>(&Err(e.clone()));
-                    return Err(e);
-                }
+        let submitted = prepared.and_then(|prepared| {
+            for (index, p) in prepared.into_iter().enumerate() {
+                pendings.push(
+                    self.submit(p, &options, start)
+                        .map_err(|e| at_index(e, index))?,
+                );
             }
+            Ok(())
+        });
+        if let Err(e) = submitted {
+            self.inner.metrics.outcome::<()>(&Err(e.clone()));
+            return Err(e);
         }
         let mut out = Vec::with_capacity(texts.len());
         for (index, (pending, prepared)) in pendings.into_iter().enumerate() {
@@ -234,8 +250,9 @@ impl Pipeline {
         options: ClassifyOptions,
     ) -> Result<Classification> {
         let start = Instant::now();
-        let result = self
-            .prepare(text)
+        let result = options
+            .submit(start)
+            .and_then(|_| self.prepare(text))
             .and_then(|p| self.submit(p, &options, start))
             .and_then(|(pending, prepared)| self.finish(prepared, pending.wait(), start));
         self.inner.metrics.outcome(&result);
@@ -252,6 +269,10 @@ impl Pipeline {
         options: ClassifyOptions,
     ) -> Result<Vec<Classification>> {
         let start = Instant::now();
+        if let Err(e) = options.submit(start) {
+            self.inner.metrics.outcome::<()>(&Err(e.clone()));
+            return Err(e);
+        }
         let mut pendings = Vec::with_capacity(texts.len());
         for (index, text) in texts.iter().enumerate() {
             let submitted = self
@@ -277,10 +298,63 @@ impl Pipeline {
         Ok(out)
     }
 
+    /// [`prepare`](Self::prepare) on tokio's blocking pool when the text is long enough for
+    /// scrubbing and tokenizing to hold up an executor thread (health checks and other
+    /// requests stay responsive meanwhile); inline otherwise, or outside a tokio runtime.
+    async fn prepare_off_executor(&self, text: &str) -> Result<(Encoding, Prepared)> {
+        let handle = match tokio::runtime::Handle::try_current() {
+            Ok(h)
+                if text.len() >= OFF_EXECUTOR_BYTES && text.len() <= self.inner.max_input_bytes =>
+            {
+                h
+            }
+            _ => return self.prepare(text),
+        };
+        self.inner.metrics.offloaded.inc();
+        let this = self.clone();
+        let text = text.to_owned();
+        handle
+            .spawn_blocking(move || this.prepare(&text))
+            .await
+            .unwrap_or_else(|_| Err(Error::internal("the scrub task panicked; this is a bug")))
+    }
+
+    /// Prepares every text of a many-text call, on the blocking pool when their total is
+    /// long (see [`prepare_off_executor`](Self::prepare_off_executor)); the first failure
+    /// carries its index.
+    async fn prepare_many_off_executor(&self, texts: &[&str]) -> Result<Vec<(Encoding, Prepared)>> {
+        let all = |this: &Self, texts: &[&str]| {
+            texts
+                .iter()
+                .enumerate()
+                .map(|(i, t)| this.prepare(t).map_err(|e| at_index(e, i)))
+                .collect::<Result<Vec<_>>>()
+        };
+        let total = texts
+            .iter()
+            .map(|t| t.len())
+            .fold(0usize, usize::saturating_add);
+        let limit = self.inner.max_input_bytes.saturating_mul(texts.len());
+        let handle = match tokio::runtime::Handle::try_current() {
+            Ok(h) if total >= OFF_EXECUTOR_BYTES && total <= limit => h,
+            _ => return all(self, texts),
+        };
+        self.inner.metrics.offloaded.inc_by(texts.len() as u64);
+        let this = self.clone();
+        let owned: Vec<String> = texts.iter().map(|t| (*t).to_owned()).collect();
+        handle
+            .spawn_blocking(move || {
+                let refs: Vec<&str> = owned.iter().map(String::as_str).collect();
+                all(&this, &refs)
+            })
+            .await
+            .unwrap_or_else(|_| Err(Error::internal("the scrub task panicked; this is a bug")))
+    }
+
     fn prepare(&self, text: &str) -> Result<(Encoding, Prepared)> {
         let limit = self.inner.max_input_bytes;
         if text.len() > limit {
-            return Err(Error::InvalidInput(format!(
+            return Err(Error::invalid_input(format!(
                 "input of {} bytes exceeds the limit of {limit} bytes",
                 text.len()
             )));
@@ -306,7 +380,15 @@ impl Pipeline {
             .classifier
             .tokenizer()
             .encode(redacted.as_deref().unwrap_or(text))
-            .map_err(|e| Error::from_core_input(&e))?;
+            // the core numbers inputs within its own one-text call: drop that index (the
+            // caller's index is added by `classify_many`)
+            .map_err(|e| match Error::from(e) {
+                Error::InvalidInput { reason, .. } => Error::InvalidInput {
+                    index: None,
+                    reason,
+                },
+                other => other,
+            })?;
         let tokenize = t.elapsed();
         let prepared = Prepared {
             redacted,
@@ -328,7 +410,7 @@ impl Pipeline {
         let pending = self
             .inner
             .batcher
-            .try_submit(encoding, options.submit(start))?;
+            .try_submit(encoding, options.submit(start)?)?;
         Ok((pending, prepared))
     }
 
@@ -379,14 +461,8 @@ impl Pipeline {
     /// kind). Counts only, never text.
     #[must_use]
     pub fn metrics(&self) -> String {
-        let batcher = self.inner.batcher.encode_metrics();
-        let mut out = batcher
-            .trim_end()
-            .strip_suffix("# EOF")
-            .unwrap_or(&batcher)
-            .to_owned();
-        out.push_str(&self.inner.metrics.encode());
-        out
+        // one registry: the batcher's, where the pipeline registered its own metrics
+        self.inner.batcher.encode_metrics()
     }
 
     /// Whether the pipeline should receive traffic: warmed up, not draining.
@@ -439,25 +515,23 @@ impl Pipeline {
 }
 
 fn at_index(e: Error, index: usize) -> Error {
-    match e {
-        Error::InvalidInput(m) => Error::InvalidInput(format!("text {index}: {m}")),
-        other => other,
-    }
+    e.at_index(index)
 }
 
 type Labels = Vec<(&'static str, String)>;
 
-/// The pipeline's own metrics (the batcher has its own registry).
+/// The pipeline's own metrics, registered in the batcher's registry (one exposition).
 struct PipelineMetrics {
-    registry: Registry,
+    offloaded: Counter,
     requests: Family<Labels, Counter>,
     phi: Family<Labels, Counter>,
     total_seconds: Histogram,
 }
 
 impl PipelineMetrics {
-    fn new() -> Self {
-        let mut registry = Registry::with_prefix("clinfer_pipeline");
+    /// Creates the metrics and registers them in `root` under `clinfer_pipeline_`.
+    fn new(root: &mut Registry) -> Self {
+        let registry = root.sub_registry_with_prefix("clinfer_pipeline");
         let requests = Family::<Labels, Counter>::default();
         registry.register(
             "requests",
@@ -476,8 +550,14 @@ impl PipelineMetrics {
             "Time from call to answer of successful classifications",
             total_seconds.clone(),
         );
+        let offloaded = Counter::default();
+        registry.register(
+            "offloaded_texts",
+            "Texts scrubbed and tokenized on the blocking pool (long texts), off the executor",
+            offloaded.clone(),
+        );
         Self {
-            registry,
+            offloaded,
             requests,
             phi,
             total_seconds,
@@ -487,7 +567,7 @@ impl PipelineMetrics {
     fn outcome<T>(&self, result: &Result<T>) {
         let outcome = match result {
             Ok(_) => "ok",
-            Err(e) => e.kind(),
+            Err(e) => e.kind().as_str(),
         };
         self.requests
             .get_or_create(&vec![("outcome", outcome.to_owned())])
@@ -500,13 +580,6 @@ impl PipelineMetrics {
                 .get_or_create(&vec![("kind", kind.clone())])
                 .inc_by(*n as u64);
         }
-    }
-
-    fn encode(&self) -> String {
-        let mut out = String::new();
-        // Writing into a String cannot fail.
-        let _ = encode(&mut out, &self.registry);
-        out
     }
 }
 
@@ -688,9 +761,10 @@ impl PipelineBuilder {
     /// [`Pipeline::is_ready`] and [`Pipeline::wait_ready`].
     ///
     /// # Errors
-    /// [`Error::ModelLoad`] for invalid settings or a model that cannot be loaded.
+    /// [`Error::Config`] for invalid settings, [`Error::ModelLoad`] for a model that cannot be
+    /// loaded.
     pub fn build(self) -> Result<Pipeline> {
-        let bad = |m: &str| Err(Error::ModelLoad(format!("invalid configuration: {m}")));
+        let bad = |m: &str| Err(Error::Config(m.to_owned()));
         if self.max_batch_size == 0 {
             return bad("max_batch_size must be at least 1");
         }
@@ -730,7 +804,7 @@ impl PipelineBuilder {
                 if let Some(n) = self.max_length {
                     b = b.max_length(n);
                 }
-                Arc::new(b.build().map_err(|e| Error::ModelLoad(e.to_string()))?)
+                Arc::new(b.build()?)
             }
         };
         let limit = self.max_input_bytes;
@@ -749,10 +823,7 @@ impl PipelineBuilder {
                     ));
                 }
                 Some(s) => s,
-                None => Scrubber::builder()
-                    .max_input_bytes(limit)
-                    .build()
-                    .map_err(|e| Error::ModelLoad(e.to_string()))?,
+                None => Scrubber::builder().max_input_bytes(limit).build()?,
             };
             Some((scrubber, self.operators.unwrap_or_default()))
         } else {
@@ -777,16 +848,15 @@ impl PipelineBuilder {
         if let Some(rt) = self.runtime {
             batcher = batcher.runtime(rt);
         }
-        let batcher = batcher
-            .build(ClassifierBackend::new(Arc::clone(&classifier)))
-            .map_err(|e| Error::ModelLoad(e.to_string()))?;
+        let batcher = batcher.build(ClassifierBackend::new(Arc::clone(&classifier)))?;
+        let metrics = batcher.register_metrics_unprefixed(PipelineMetrics::new);
         Ok(Pipeline {
             inner: Arc::new(Inner {
                 batcher,
                 classifier,
                 scrub,
                 max_input_bytes: self.max_input_bytes,
-                metrics: PipelineMetrics::new(),
+                metrics,
             }),
         })
     }

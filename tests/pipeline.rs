@@ -6,13 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clinfer::core::{Classifier, DeviceSpec};
-use clinfer::{ClassifyOptions, Error, Pipeline};
+use clinfer::{ClassifyOptions, Error, ErrorKind, Pipeline, Protocol};
 
 const CANARY_PHONE: &str = "555-201-3344";
 const CANARY_DATE: &str = "03/14/2023";
 const CANARY_NAME: &str = "Alvarez";
 
-fn model_dir() -> Option<PathBuf> {
+/// The teacher model when `../shared` is there, else the bundled demo model (always in the
+/// repository): these tests never skip.
+fn model_dir() -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     [
         root.join("../shared/models/teacher-minilm-sst2"),
@@ -20,22 +22,17 @@ fn model_dir() -> Option<PathBuf> {
     ]
     .into_iter()
     .find(|d| d.join("model.safetensors").exists() && d.join("tokenizer.json").exists())
+    .expect("no model in ../shared/models/teacher-minilm-sst2 nor models/clinfer-demo-sst2")
 }
 
-fn classifier() -> Option<Arc<Classifier>> {
-    let Some(dir) = model_dir() else {
-        eprintln!(
-            "skipped: no model in ../shared/models/teacher-minilm-sst2 or models/clinfer-demo-sst2"
-        );
-        return None;
-    };
-    Some(Arc::new(
+fn classifier() -> Arc<Classifier> {
+    Arc::new(
         Classifier::builder()
-            .model_dir(dir)
+            .model_dir(model_dir())
             .device(DeviceSpec::Cpu)
             .build()
             .expect("the test model loads"),
-    ))
+    )
 }
 
 fn sentences(n: usize) -> Vec<String> {
@@ -70,7 +67,7 @@ fn canary_note() -> String {
 
 #[test]
 fn concurrent_calls_match_the_classifier() {
-    let Some(c) = classifier() else { return };
+    let c = classifier();
     let texts = sentences(48);
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let expected = c.predict(&refs).expect("direct prediction works");
@@ -129,7 +126,7 @@ fn concurrent_calls_match_the_classifier() {
 
 #[test]
 fn scrubbing_redacts_and_counts_without_leaking() {
-    let Some(c) = classifier() else { return };
+    let c = classifier();
     let pipeline = Pipeline::builder()
         .classifier(Arc::clone(&c))
         .build()
@@ -171,7 +168,7 @@ fn scrubbing_redacts_and_counts_without_leaking() {
 
 #[test]
 fn bad_inputs_are_invalid_and_errors_hold_no_phi() {
-    let Some(c) = classifier() else { return };
+    let c = classifier();
     let pipeline = Pipeline::builder()
         .classifier(c)
         .max_input_bytes(64 * 1024)
@@ -182,8 +179,12 @@ fn bad_inputs_are_invalid_and_errors_hold_no_phi() {
         let err = pipeline
             .classify_blocking(text, ClassifyOptions::default())
             .expect_err("bad input fails");
-        assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
-        assert_eq!(err.kind(), "invalid_input");
+        assert!(
+            matches!(err, Error::InvalidInput { index: None, .. }),
+            "{err:?}"
+        );
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert_eq!(err.http_status(Protocol::V1), 422);
         let shown = format!("{err} {err:?}");
         for canary in [CANARY_PHONE, CANARY_DATE, CANARY_NAME] {
             assert!(!shown.contains(canary), "{shown}");
@@ -192,6 +193,7 @@ fn bad_inputs_are_invalid_and_errors_hold_no_phi() {
     let err = pipeline
         .classify_many_blocking(&["a fine film", ""], ClassifyOptions::default())
         .expect_err("the empty text fails the call");
+    assert_eq!(err.index(), Some(1), "{err:?}");
     assert!(err.to_string().contains("text 1"), "{err}");
     assert!(
         !err.to_string().contains("input 0"),
@@ -204,7 +206,7 @@ fn bad_inputs_are_invalid_and_errors_hold_no_phi() {
 
 #[test]
 fn shutdown_refuses_new_work() {
-    let Some(c) = classifier() else { return };
+    let c = classifier();
     let pipeline = Pipeline::builder()
         .classifier(c)
         .scrub(false)
@@ -216,24 +218,33 @@ fn shutdown_refuses_new_work() {
     let err = pipeline
         .classify_blocking("a fine film", ClassifyOptions::default())
         .expect_err("no admission after shutdown");
-    assert_eq!(err, Error::ShuttingDown);
+    assert!(matches!(err, Error::ShuttingDown), "{err:?}");
+    assert_eq!(err.http_status(Protocol::V1), 503);
 }
 
 #[test]
 fn builder_validates() {
     let err = Pipeline::builder().build().expect_err("no model given");
-    assert!(matches!(err, Error::ModelLoad(_)), "{err:?}");
+    assert!(matches!(err, Error::Config(_)), "{err:?}");
     let err = Pipeline::builder()
         .model_dir("/nonexistent/model")
         .max_batch_size(0)
         .build()
         .expect_err("zero batch size");
+    assert!(
+        matches!(err, Error::Config(_)),
+        "a setting, not the model: {err:?}"
+    );
     assert!(err.to_string().contains("max_batch_size"), "{err}");
     let err = Pipeline::builder()
         .model_dir("/nonexistent/model")
         .build()
         .expect_err("missing model");
-    assert!(matches!(err, Error::ModelLoad(_)), "{err:?}");
+    assert!(matches!(err, Error::ModelLoad { .. }), "{err:?}");
+    assert!(
+        std::error::Error::source(&err).is_some(),
+        "the core error is kept"
+    );
 }
 
 /// The bundled demo model: always in the repository, so these tests never skip.
@@ -290,7 +301,7 @@ fn one_input_limit_is_set_on_the_pipeline_and_pushed_down() {
     let err = pipeline
         .classify_blocking(&over, ClassifyOptions::default())
         .expect_err("over the limit");
-    assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+    assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
     assert!(err.to_string().contains(&limit.to_string()), "{err}");
     assert!(pipeline.shutdown_blocking(Duration::from_secs(5)));
 }
@@ -316,4 +327,95 @@ fn the_batcher_costs_batches_the_way_the_model_computes_them() {
     assert!(!ClassifierBackend::new(auto).padded());
     assert!(!ClassifierBackend::new(build(BatchLayout::Packed)).padded());
     assert!(ClassifierBackend::new(build(BatchLayout::Padded)).padded());
+}
+
+#[test]
+fn long_texts_are_prepared_off_the_executor_and_metrics_come_from_one_registry() {
+    let pipeline = Pipeline::builder()
+        .classifier(classifier())
+        .build()
+        .expect("pipeline builds");
+    let long = canary_note().repeat(400); // ~40 KB, over the off-executor threshold
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (short_out, long_out, many_out) = rt.block_on(async {
+        let short = pipeline.classify("a fine film", ClassifyOptions::default());
+        let one = pipeline.classify(&long, ClassifyOptions::default());
+        let texts = [long.as_str(), "a dull film"];
+        let many = pipeline.classify_many(&texts, ClassifyOptions::default());
+        tokio::join!(short, one, many)
+    });
+    short_out.expect("short text");
+    let long_out = long_out.expect("long text");
+    assert!(long_out.truncated);
+    assert!(!long_out.redacted.expect("scrubbed").contains(CANARY_PHONE));
+    assert_eq!(many_out.expect("many texts").len(), 2);
+    let metrics = pipeline.metrics();
+    // one long text, then both texts of the many-text call (their total is long)
+    assert!(
+        metrics.contains("clinfer_pipeline_offloaded_texts_total 3"),
+        "{metrics}"
+    );
+    // a blocking call has no executor to protect: it scrubs on the calling thread
+    pipeline
+        .classify_blocking(&long, ClassifyOptions::default())
+        .expect("long text, blocking");
+    let metrics = pipeline.metrics();
+    assert!(metrics.contains("clinfer_pipeline_offloaded_texts_total 3"));
+    assert_eq!(metrics.matches("# EOF").count(), 1, "one exposition");
+    assert!(metrics.trim_end().ends_with("# EOF"));
+    for name in [
+        "clinfer_batcher_requests_total",
+        "clinfer_pipeline_requests_total{outcome=\"ok\"} 5",
+        "clinfer_pipeline_phi_entities_total",
+        "clinfer_pipeline_request_duration_seconds_count",
+    ] {
+        assert!(metrics.contains(name), "missing {name}: {metrics}");
+    }
+    assert!(!metrics.contains(CANARY_NAME));
+}
+
+#[test]
+fn options_out_of_range_are_invalid_input_before_any_work() {
+    let pipeline = Pipeline::builder()
+        .classifier(classifier())
+        .build()
+        .expect("pipeline builds");
+    let bad = ClassifyOptions {
+        priority: 3,
+        ..ClassifyOptions::default()
+    };
+    let err = pipeline
+        .classify_blocking(&canary_note(), bad)
+        .expect_err("priority 3");
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("priority 3"), "{err}");
+    let err = pipeline
+        .classify_many_blocking(&["a", "b"], bad)
+        .expect_err("priority 3");
+    assert_eq!(err.index(), None, "not about one of the texts: {err:?}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let err = rt
+        .block_on(pipeline.classify_many(&["a"], bad))
+        .expect_err("priority 3");
+    assert_eq!((err.kind(), err.index()), (ErrorKind::InvalidInput, None));
+    for p in 0..=ClassifyOptions::LOWEST_PRIORITY {
+        let ok = ClassifyOptions {
+            priority: p,
+            ..ClassifyOptions::default()
+        };
+        pipeline
+            .classify_blocking("a fine film", ok)
+            .expect("priorities 0..=2");
+    }
+    let metrics = pipeline.metrics();
+    assert!(
+        metrics.contains("outcome=\"invalid_input\"} 3"),
+        "{metrics}"
+    );
 }

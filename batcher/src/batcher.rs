@@ -528,6 +528,14 @@ impl<B: Backend> Handle<B> {
         self.shared.metrics.with_registry(f)
     }
 
+    /// Like [`register_metrics`](Self::register_metrics), on the root of the same registry:
+    /// names are exactly as registered (no batcher prefix), so that a facade exposes its own
+    /// namespace from the one registry, e.g. with
+    /// `r.sub_registry_with_prefix("clinfer_pipeline")`.
+    pub fn register_metrics_unprefixed<R>(&self, f: impl FnOnce(&mut Registry) -> R) -> R {
+        self.shared.metrics.with_root_registry(f)
+    }
+
     /// Stops admission ([`Error::ShuttingDown`]), serves what is queued until `drain_timeout`
     /// (ignoring `max_wait`), then fails whatever is left and stops the workers once their
     /// current batch is done.

@@ -45,7 +45,10 @@ struct ReasonLabel {
 
 /// The batcher's metrics and the registry that exposes them.
 pub(crate) struct Metrics {
+    /// The root registry (no prefix): the batcher's own metrics are in a sub-registry with
+    /// its prefix, and an embedding application may add its own beside them.
     registry: Mutex<Registry>,
+    prefix: String,
     queue_requests: Gauge,
     queue_tokens: Gauge,
     queue_time: Histogram,
@@ -66,7 +69,8 @@ impl fmt::Debug for Metrics {
 impl Metrics {
     pub(crate) fn new(prefix: &str) -> Self {
         let m = Self {
-            registry: Mutex::new(Registry::with_prefix(prefix)),
+            registry: Mutex::new(Registry::default()),
+            prefix: prefix.to_owned(),
             queue_requests: Gauge::default(),
             queue_tokens: Gauge::default(),
             // 50 µs .. ~105 s
@@ -79,7 +83,8 @@ impl Metrics {
             failures: Family::default(),
         };
         {
-            let mut r = m.registry.lock();
+            let mut root = m.registry.lock();
+            let r = root.sub_registry_with_prefix(prefix);
             r.register(
                 "queue_requests",
                 "Requests waiting in the queue",
@@ -153,7 +158,13 @@ impl Metrics {
         self.compute_time.observe(compute.as_secs_f64());
     }
 
+    /// `f` on a view of the registry whose names get the batcher's prefix.
     pub(crate) fn with_registry<R>(&self, f: impl FnOnce(&mut Registry) -> R) -> R {
+        f(self.registry.lock().sub_registry_with_prefix(&self.prefix))
+    }
+
+    /// `f` on the root registry (names as given).
+    pub(crate) fn with_root_registry<R>(&self, f: impl FnOnce(&mut Registry) -> R) -> R {
         f(&mut self.registry.lock())
     }
 

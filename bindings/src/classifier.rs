@@ -5,7 +5,7 @@ use std::sync::Arc;
 use clinfer::core::{self, DTypeSpec, DeviceSpec};
 use pyo3::prelude::*;
 
-use crate::errors::{guarded, owned_texts, BindError};
+use crate::errors::{guarded, owned_texts, run_interruptibly, BindError, ForkGuard};
 
 /// One classification result.
 #[pyclass(module = "clinfer._native", frozen, get_all)]
@@ -53,6 +53,7 @@ pub fn parse_dtype(dtype: &str) -> Result<DTypeSpec, BindError> {
 #[pyclass(module = "clinfer._native", frozen)]
 pub struct Classifier {
     inner: Arc<core::Classifier>,
+    fork: ForkGuard,
 }
 
 #[pymethods]
@@ -68,6 +69,7 @@ impl Classifier {
     ) -> PyResult<Self> {
         let device = parse_device(device)?;
         let dtype = parse_dtype(dtype)?;
+        ForkGuard::before_model_load()?;
         let inner = py.detach(move || {
             guarded(|| {
                 let mut b = core::Classifier::builder()
@@ -77,26 +79,25 @@ impl Classifier {
                 if let Some(n) = max_length {
                     b = b.max_length(n);
                 }
-                b.build().map_err(|e| match BindError::from(e) {
-                    BindError::InvalidInput(m) => BindError::ModelLoad(m),
-                    other => other,
-                })
+                Ok(b.build()?)
             })
         })?;
         Ok(Self {
             inner: Arc::new(inner),
+            fork: ForkGuard::new(),
         })
     }
 
     /// Classifies each text; returns one `Prediction` per text, in order.
     fn predict(&self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<Vec<Prediction>> {
+        self.fork.check("Classifier")?;
         let texts = owned_texts(texts, "texts")?;
         let inner = Arc::clone(&self.inner);
-        let out = py.detach(move || {
-            guarded(|| {
-                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-                Ok(inner.predict(&refs)?)
-            })
+        // many or long texts run on a helper thread so that Ctrl-C interrupts the wait
+        let big = texts.len() > 64 || texts.iter().map(String::len).sum::<usize>() >= 64 * 1024;
+        let out = run_interruptibly(py, big, move || {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            Ok(inner.predict(&refs)?)
         })?;
         Ok(out.into_iter().map(Prediction::from).collect())
     }

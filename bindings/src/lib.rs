@@ -24,16 +24,7 @@ use pyo3::prelude::*;
 /// The `clinfer._native` module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    let py = m.py();
-    m.add("ClinferError", py.get_type::<errors::ClinferError>())?;
-    m.add("Overloaded", py.get_type::<errors::Overloaded>())?;
-    m.add(
-        "DeadlineExceeded",
-        py.get_type::<errors::DeadlineExceeded>(),
-    )?;
-    m.add("ShuttingDown", py.get_type::<errors::ShuttingDown>())?;
-    m.add("InvalidInput", py.get_type::<errors::InvalidInput>())?;
-    m.add("ModelLoadError", py.get_type::<errors::ModelLoadError>())?;
+    errors::add_classes(m)?;
     m.add_class::<classifier::Classifier>()?;
     m.add_class::<classifier::Prediction>()?;
     m.add_class::<scrubber::Scrubber>()?;

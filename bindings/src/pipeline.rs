@@ -6,44 +6,41 @@
 //! which drops the request's future and so removes it from the batcher's queue.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use clinfer::{ClassifyOptions, Error};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
+use pyo3::types::PyInt;
 
 use crate::classifier::{parse_device, parse_dtype};
-use crate::errors::{guarded, owned_text, owned_texts, BindError};
-
-impl From<Error> for BindError {
-    fn from(e: Error) -> Self {
-        match e {
-            Error::Overloaded { retry_after } => BindError::Overloaded(retry_after),
-            Error::DeadlineExceeded => BindError::DeadlineExceeded,
-            Error::ShuttingDown => BindError::ShuttingDown,
-            Error::InvalidInput(m) => BindError::InvalidInput(m),
-            Error::ModelLoad(m) => BindError::ModelLoad(m),
-            Error::Internal(m) => BindError::Internal(m),
-            other => BindError::Internal(other.to_string()),
-        }
-    }
-}
+use crate::errors::{
+    at_least, bad_option, guarded, millis, owned_text, owned_texts, wait_interruptibly, BindError,
+    ForkGuard,
+};
 
 /// The runtime that drives asynchronous requests (two small worker threads; the model runs
-/// on the batcher's own threads).
+/// on the batcher's own threads). One per process: a child after `os.fork()` gets a new one
+/// (the parent's threads are not in the child; its runtime is leaked there, never used).
 fn runtime() -> Result<&'static tokio::runtime::Runtime, BindError> {
-    static RT: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("clinfer-py")
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())
-    })
-    .as_ref()
-    .map_err(|e| BindError::Internal(format!("cannot start the runtime: {e}")))
+    static RT: Mutex<Option<(u32, &'static tokio::runtime::Runtime)>> = Mutex::new(None);
+    let pid = std::process::id();
+    let mut current = RT.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((owner, rt)) = *current {
+        if owner == pid {
+            return Ok(rt);
+        }
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("clinfer-py")
+        .enable_all()
+        .build()
+        .map_err(|e| BindError(Error::internal(format!("cannot start the runtime: {e}"))))?;
+    let rt: &'static tokio::runtime::Runtime = Box::leak(Box::new(rt));
+    *current = Some((pid, rt));
+    Ok(rt)
 }
 
 /// The result of `Pipeline.classify`.
@@ -105,19 +102,46 @@ impl Ticket {
     }
 }
 
-fn options(deadline_ms: Option<f64>, priority: u8) -> PyResult<ClassifyOptions> {
+/// Longest `max_wait_ms` accepted (a minute: longer waits only add latency).
+const MAX_WAIT_MS: f64 = 60_000.0;
+
+fn options(
+    deadline_ms: Option<f64>,
+    priority: Option<&Bound<'_, PyAny>>,
+) -> PyResult<ClassifyOptions> {
     let deadline = match deadline_ms {
         None => None,
         Some(ms) if ms.is_finite() && ms >= 0.0 => {
+            // a deadline beyond about 30 years is no deadline: cap it instead of overflowing
             Some(Duration::from_secs_f64((ms / 1000.0).min(1e9)))
         }
-        Some(_) => {
-            return Err(PyValueError::new_err(
-                "deadline_ms must be a finite number >= 0",
+        Some(_) => return Err(bad_option("deadline_ms must be a finite number >= 0")),
+    };
+    let priority = match priority {
+        None => Ok(1),
+        Some(p) if !p.is_instance_of::<PyInt>() => {
+            return Err(PyTypeError::new_err("priority must be an int"))
+        }
+        Some(p) => p.extract::<u8>(),
+    };
+    let priority = match priority {
+        Ok(p) if p <= ClassifyOptions::LOWEST_PRIORITY => p,
+        _ => {
+            return Err(bad_option(
+                "priority must be 0 (high), 1 (normal) or 2 (low)",
             ))
         }
     };
     Ok(ClassifyOptions { deadline, priority })
+}
+
+/// `callback` must be callable: checked when the request is submitted, not when it ends.
+fn callable(callback: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    if callback.is_callable() {
+        Ok(callback.clone().unbind())
+    } else {
+        Err(PyTypeError::new_err("callback must be callable"))
+    }
 }
 
 fn call_back(callback: Py<PyAny>, result: Result<Vec<Classification>, BindError>, many: bool) {
@@ -125,7 +149,7 @@ fn call_back(callback: Py<PyAny>, result: Result<Vec<Classification>, BindError>
         let outcome = match result {
             Ok(mut v) if !many => match v.pop() {
                 Some(c) => Py::new(py, c).map(|c| c.into_any()),
-                None => Err(BindError::Internal("empty answer; this is a bug".into()).into()),
+                None => Err(BindError(Error::internal("empty answer; this is a bug")).into()),
             },
             Ok(v) => v
                 .into_iter()
@@ -150,6 +174,7 @@ fn call_back(callback: Py<PyAny>, result: Result<Vec<Classification>, BindError>
 #[pyclass(module = "clinfer._native", frozen)]
 pub struct Pipeline {
     inner: clinfer::Pipeline,
+    fork: ForkGuard,
 }
 
 #[pymethods]
@@ -169,11 +194,10 @@ impl Pipeline {
     ) -> PyResult<Self> {
         let device = parse_device(device)?;
         let dtype = parse_dtype(dtype)?;
-        if !(max_wait_ms.is_finite() && max_wait_ms >= 0.0) {
-            return Err(PyValueError::new_err(
-                "max_wait_ms must be a finite number >= 0",
-            ));
-        }
+        let max_batch_size = at_least("max_batch_size", max_batch_size, 1)?;
+        let queue_capacity = at_least("queue_capacity", queue_capacity, 1)?;
+        let max_wait = millis("max_wait_ms", max_wait_ms, MAX_WAIT_MS)?;
+        ForkGuard::before_model_load()?;
         let rt = runtime()?;
         let inner = py.detach(move || {
             guarded(|| {
@@ -183,24 +207,29 @@ impl Pipeline {
                     .dtype(dtype)
                     .scrub(scrub)
                     .max_batch_size(max_batch_size)
-                    .max_wait(Duration::from_secs_f64(max_wait_ms / 1000.0))
+                    .max_wait(max_wait)
                     .queue_capacity(queue_capacity)
                     .runtime(rt.handle().clone())
                     .build()?)
             })
         })?;
-        Ok(Self { inner })
+        Ok(Self {
+            inner,
+            fork: ForkGuard::new(),
+        })
     }
 
     /// Submits one text; `callback(result, error)` is called from another thread when done.
-    #[pyo3(signature = (text, callback, *, deadline_ms = None, priority = 1))]
+    #[pyo3(signature = (text, callback, *, deadline_ms = None, priority = None))]
     fn submit(
         &self,
         text: &Bound<'_, PyAny>,
-        callback: Py<PyAny>,
+        callback: &Bound<'_, PyAny>,
         deadline_ms: Option<f64>,
-        priority: u8,
+        priority: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Ticket> {
+        self.fork.check("Pipeline")?;
+        let callback = callable(callback)?;
         let text = owned_text(text, "text")?;
         let opts = options(deadline_ms, priority)?;
         let pipe = self.inner.clone();
@@ -218,14 +247,16 @@ impl Pipeline {
     }
 
     /// Submits many texts as one call; the callback receives a list in input order.
-    #[pyo3(signature = (texts, callback, *, deadline_ms = None, priority = 1))]
+    #[pyo3(signature = (texts, callback, *, deadline_ms = None, priority = None))]
     fn submit_many(
         &self,
         texts: &Bound<'_, PyAny>,
-        callback: Py<PyAny>,
+        callback: &Bound<'_, PyAny>,
         deadline_ms: Option<f64>,
-        priority: u8,
+        priority: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Ticket> {
+        self.fork.check("Pipeline")?;
+        let callback = callable(callback)?;
         let texts = owned_texts(texts, "texts")?;
         let opts = options(deadline_ms, priority)?;
         let pipe = self.inner.clone();
@@ -244,19 +275,35 @@ impl Pipeline {
         })
     }
 
-    /// Classifies one text, blocking the calling thread (the GIL is released meanwhile).
-    #[pyo3(signature = (text, *, deadline_ms = None, priority = 1))]
+    /// Classifies one text, blocking the calling thread (the GIL is released meanwhile;
+    /// Ctrl-C interrupts the wait and withdraws the request).
+    #[pyo3(signature = (text, *, deadline_ms = None, priority = None))]
     fn classify_blocking(
         &self,
         py: Python<'_>,
         text: &Bound<'_, PyAny>,
         deadline_ms: Option<f64>,
-        priority: u8,
+        priority: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Classification> {
+        self.fork.check("Pipeline")?;
+        if tokio::runtime::Handle::try_current().is_ok() {
+            // a callback of submit() runs on the runtime's threads: blocking one of them on
+            // a request that needs the runtime to finish would stall every caller
+            return Err(PyRuntimeError::new_err(
+                "classify_blocking cannot be called from a clinfer callback or an async \
+                 runtime thread; use submit() or await Pipeline.classify() there",
+            ));
+        }
         let text = owned_text(text, "text")?;
         let opts = options(deadline_ms, priority)?;
         let pipe = self.inner.clone();
-        Ok(py.detach(move || guarded(|| Ok(pipe.classify_blocking(&text, opts)?.into())))?)
+        let (tx, rx) = std::sync::mpsc::channel();
+        let task = runtime()?.spawn(async move {
+            let r = pipe.classify(&text, opts).await;
+            let _ = tx.send(r);
+        });
+        let result = wait_interruptibly(py, rx, || task.abort())?;
+        Ok(result.map(Classification::from).map_err(BindError::from)?)
     }
 
     /// The precision mode the model runs: `f32`, `f16`, `bf16` or `int8`.
@@ -285,10 +332,9 @@ impl Pipeline {
     /// the rest. Returns whether everything queued was served.
     #[pyo3(signature = (drain_timeout_s = 5.0))]
     fn close(&self, py: Python<'_>, drain_timeout_s: f64) -> PyResult<bool> {
+        self.fork.check("Pipeline")?;
         if !(drain_timeout_s.is_finite() && drain_timeout_s >= 0.0) {
-            return Err(PyValueError::new_err(
-                "drain_timeout_s must be a finite number >= 0",
-            ));
+            return Err(bad_option("drain_timeout_s must be a finite number >= 0"));
         }
         let pipe = self.inner.clone();
         let drain = Duration::from_secs_f64(drain_timeout_s.min(1e9));

@@ -7,7 +7,11 @@ use clinfer::phi::{self, Kind, Operator, Operators};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::errors::{guarded, owned_text, owned_texts, BindError};
+use crate::errors::{guarded, owned_text, owned_texts, run_interruptibly, BindError};
+
+/// Texts at least this long are scrubbed on a helper thread so that Ctrl-C can interrupt the
+/// wait (shorter ones take well under a tenth of a second and run inline).
+pub const INTERRUPTIBLE_BYTES: usize = 64 * 1024;
 
 /// One span of PHI. `start` and `end` are Python string offsets (code points, end exclusive).
 #[pyclass(module = "clinfer._native", frozen, get_all)]
@@ -65,29 +69,13 @@ pub fn py_spans(text: &str, spans: &[phi::Span]) -> Vec<Span> {
 }
 
 fn parse_kind(name: &str) -> Result<Kind, BindError> {
-    name.parse::<Kind>()
-        .map_err(|_| BindError::InvalidInput(format!("unknown PHI kind {name:?}")))
-}
-
-fn parse_operator(name: &str) -> Result<Operator, BindError> {
-    Ok(match name.to_ascii_lowercase().as_str() {
-        "tag" => Operator::Tag,
-        "remove" => Operator::Remove,
-        "mask" => Operator::Mask('*'),
-        "keep" => Operator::Keep,
-        "year_only" => Operator::YearOnly,
-        _ => {
-            return Err(BindError::InvalidInput(format!(
-                "unknown operator {name:?} (expected tag, remove, mask, keep or year_only)"
-            )))
-        }
-    })
+    Ok(name.parse::<Kind>()?)
 }
 
 fn operators_from(map: &HashMap<String, String>) -> Result<Operators, BindError> {
     let mut b = Operators::builder();
     for (kind, op) in map {
-        let op = parse_operator(op)?;
+        let op: Operator = op.parse()?;
         if kind.eq_ignore_ascii_case("default") {
             b = b.default_operator(op);
         } else {
@@ -141,16 +129,15 @@ impl Scrubber {
     fn analyze(&self, py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<Vec<Span>> {
         let text = owned_text(text, "text")?;
         let inner = Arc::clone(&self.inner);
-        Ok(py.detach(move || {
-            guarded(|| {
-                let spans = inner.analyze(&text)?;
-                Ok(py_spans(&text, &spans))
-            })
-        })?)
+        let big = text.len() >= INTERRUPTIBLE_BYTES;
+        run_interruptibly(py, big, move || {
+            let spans = inner.analyze(&text)?;
+            Ok(py_spans(&text, &spans))
+        })
     }
 
     /// Replaces the PHI in `text`; `operators` maps a kind name (or `"default"`) to an
-    /// operator name (`tag`, `remove`, `mask`, `keep`, `year_only`).
+    /// operator name (`tag`, `remove`, `mask`, `mask:C`, `keep`, `year_only`).
     #[pyo3(signature = (text, operators = None))]
     fn redact(
         &self,
@@ -164,14 +151,13 @@ impl Scrubber {
             None => Operators::tag(),
         };
         let inner = Arc::clone(&self.inner);
-        Ok(py.detach(move || {
-            guarded(|| {
-                let out = inner.redact(&text, &ops)?;
-                Ok(Redaction {
-                    spans: py_spans(&text, &out.spans),
-                    text: out.text,
-                })
+        let big = text.len() >= INTERRUPTIBLE_BYTES;
+        run_interruptibly(py, big, move || {
+            let out = inner.redact(&text, &ops)?;
+            Ok(Redaction {
+                spans: py_spans(&text, &out.spans),
+                text: out.text,
             })
-        })?)
+        })
     }
 }

@@ -57,6 +57,14 @@ pub enum Error {
         /// Length of the rejected name (the name itself is not echoed).
         len: usize,
     },
+    /// An unknown operator name was parsed (see [`crate::Operator`]'s `FromStr`).
+    #[error(
+        "unknown operator name (length {len}); expected tag, remove, mask, mask:C, pseudonym, surrogate, date_shift, year_only or keep"
+    )]
+    UnknownOperator {
+        /// Length of the rejected name (the name itself is not echoed).
+        len: usize,
+    },
 }
 
 /// Result alias of the crate.

@@ -64,6 +64,53 @@ impl Operator {
     }
 }
 
+impl fmt::Display for Operator {
+    /// The name [`FromStr`](std::str::FromStr) reads back (`mask:C` for a mask).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Operator::Mask(ch) => write!(f, "mask:{ch}"),
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+impl std::str::FromStr for Operator {
+    type Err = Error;
+
+    /// Parses an operator name, ignoring ASCII case: `tag`, `remove`, `mask` (with `*`),
+    /// `mask:C` (with the one character `C`, e.g. `mask:#`), `pseudonym`, `surrogate`,
+    /// `date_shift`, `year_only`, `keep`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownOperator`], which does not echo the name.
+    fn from_str(s: &str) -> Result<Self> {
+        let unknown = || Error::UnknownOperator { len: s.len() };
+        let name = s.trim();
+        if let Some(ch) = name
+            .get(..5)
+            .filter(|p| p.eq_ignore_ascii_case("mask:"))
+            .map(|_| &name[5..])
+        {
+            let mut chars = ch.chars();
+            return match (chars.next(), chars.next()) {
+                (Some(c), None) if !c.is_control() => Ok(Operator::Mask(c)),
+                _ => Err(unknown()),
+            };
+        }
+        Ok(match name.to_ascii_lowercase().as_str() {
+            "tag" => Operator::Tag,
+            "remove" => Operator::Remove,
+            "mask" => Operator::Mask('*'),
+            "pseudonym" => Operator::Pseudonym,
+            "surrogate" => Operator::Surrogate,
+            "date_shift" => Operator::DateShift,
+            "year_only" => Operator::YearOnly,
+            "keep" => Operator::Keep,
+            _ => return Err(unknown()),
+        })
+    }
+}
+
 /// The operator per kind plus the secret key and patient used by keyed operators.
 ///
 /// `Debug` never prints the key or the patient id.
@@ -264,6 +311,26 @@ pub struct Redacted {
     pub audit: Audit,
 }
 
+/// A fake age for an age span: ages of 90 and over become the Safe Harbor aggregate "90+";
+/// a lower age (reported when `min_age` is below 90) becomes a keyed age within 4 years of
+/// it, never 90 or over, with the text around the number kept ("45 yo" -> "47 yo").
+fn age_surrogate(value: &str, r: u64) -> String {
+    let Some(start) = value.find(|c: char| c.is_ascii_digit()) else {
+        return "90+".to_owned();
+    };
+    let len = value[start..]
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len() - start);
+    let n: u64 = match value[start..start + len].parse() {
+        Ok(n) if n < 90 => n,
+        _ => return "90+".to_owned(),
+    };
+    let lo = n.saturating_sub(4).max(1);
+    let hi = (n + 4).min(89);
+    let fake = lo + r % (hi - lo + 1);
+    format!("{}{fake}{}", &value[..start], &value[start + len..])
+}
+
 fn title_case(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
@@ -342,7 +409,7 @@ impl Operators {
                 }
             }
             Kind::Ssn => format!("000-{:02}-{:04}", r(0) % 100, r(1) % 10_000),
-            Kind::Age => "90+".to_owned(),
+            Kind::Age => age_surrogate(value, r(0)),
             Kind::Location => pick(&dicts.city_list, 0),
             Kind::Organization => format!("{} Medical Center", pick(&dicts.last_list, 0)),
             Kind::Address => format!("{} {} Street", r(1) % 9000 + 100, pick(&dicts.last_list, 0)),

@@ -217,3 +217,75 @@ fn large_and_odd_inputs() {
     big.push_str(&"x".repeat(400));
     assert!(matches!(s.analyze(&big), Err(Error::InputTooLarge { .. })));
 }
+
+#[test]
+fn operator_names_parse_and_print_back() {
+    for (name, op) in [
+        ("tag", Operator::Tag),
+        ("REMOVE", Operator::Remove),
+        ("mask", Operator::Mask('*')),
+        ("mask:#", Operator::Mask('#')),
+        ("Mask:é", Operator::Mask('é')),
+        ("pseudonym", Operator::Pseudonym),
+        ("surrogate", Operator::Surrogate),
+        ("date_shift", Operator::DateShift),
+        (" year_only ", Operator::YearOnly),
+        ("keep", Operator::Keep),
+    ] {
+        let parsed: Operator = name.parse().expect(name);
+        assert_eq!(parsed, op, "{name}");
+        assert_eq!(op.to_string().parse::<Operator>().expect("round trip"), op);
+    }
+    assert_eq!(Operator::Mask('#').to_string(), "mask:#");
+    for bad in ["", "tags", "mask:", "mask:ab", "mask:\n", "Canarysmith"] {
+        let err = bad.parse::<Operator>().expect_err(bad);
+        assert_eq!(err, Error::UnknownOperator { len: bad.len() });
+        assert!(!err.to_string().contains("Canarysmith"), "{err}");
+    }
+}
+
+#[test]
+fn the_mask_character_is_used() {
+    let s = scrubber();
+    let ops = Operators::builder()
+        .default_operator("mask:#".parse().expect("mask:#"))
+        .build()
+        .expect("operators");
+    let out = s.redact("Call 617-555-0143.", &ops).expect("redacts");
+    assert_eq!(out.text, "Call ############.");
+}
+
+#[test]
+fn age_surrogates_follow_min_age() {
+    let s = Scrubber::builder().min_age(40).build().expect("min_age 40");
+    let ops = Operators::builder()
+        .default_operator(Operator::Surrogate)
+        .key(KEY)
+        .build()
+        .expect("operators");
+    let old = s
+        .redact("The patient is a 93 year old man.", &ops)
+        .expect("redacts");
+    assert!(old.text.contains("90+"), "{}", old.text);
+    let text = "The patient is a 52 year old man.";
+    let spans = s.analyze(text).expect("analyze");
+    assert!(spans.iter().any(|sp| sp.kind == Kind::Age), "{spans:?}");
+    let out = s.redact(text, &ops).expect("redacts");
+    assert!(
+        !out.text.contains("90+"),
+        "an age under 90 stays under 90: {}",
+        out.text
+    );
+    assert!(!out.text.contains(" 52 "), "{}", out.text);
+    let fake: u32 = out
+        .text
+        .split_whitespace()
+        .find_map(|w| w.parse().ok())
+        .expect("a number in the surrogate");
+    assert!((48..=56).contains(&fake), "{}", out.text);
+    let again = s.redact(text, &ops).expect("redacts");
+    assert_eq!(
+        again.text, out.text,
+        "keyed: the same age gets the same surrogate"
+    );
+}

@@ -235,9 +235,9 @@ def post(
 def assert_error(r: httpx.Response, status: int, kind: Optional[str] = None) -> dict[str, Any]:
     assert r.status_code == status, r.text
     body = r.json()
-    assert set(body) == {"error", "detail"}, body
+    assert set(body) == {"error"} and set(body["error"]) == {"kind", "message"}, body
     if kind is not None:
-        assert body["error"] == kind, body
+        assert body["error"]["kind"] == kind, body
     assert r.headers["x-request-id"]
     for canary in CANARIES:
         assert canary not in r.text
@@ -265,12 +265,15 @@ def test_auth_failures_and_success(servers: Servers) -> None:
             token(exp_in=None),  # no exp claim
             "not.a.jwt",
             jwt.encode({"sub": "x", "exp": int(time.time()) + 60, "scope": "classify"}, "", "none"),
+            # exp must be a JSON number (RFC 7519 4.1.4), not a string PyJWT would convert
+            jwt.encode({"sub": "x", "exp": str(int(time.time()) + 600), "scope": "classify"},
+                       HS_KEY, "HS256"),
         ]
         for tok in bad:
             r = c.post("/v1/classify", json=body, headers=auth(tok))
             assert_error(r, 401, "unauthorized")
             assert r.headers["www-authenticate"].startswith("Bearer")
-        assert c.post("/v1/classify", json=body, headers=auth(bad[1])).json()["detail"] == (
+        assert c.post("/v1/classify", json=body, headers=auth(bad[1])).json()["error"]["message"] == (
             "token expired"
         )
 
@@ -414,6 +417,11 @@ def test_invalid_input_gives_422(servers: Servers) -> None:
         {"text": NAME, "unexpected": NAME},
         {"texts": [NAME] * 257},
         [NAME],
+        # the schema is strict, like axum_server's: no coercion
+        {"text": NAME, "deadline_ms": "100"},
+        {"text": NAME, "priority": True},
+        {"text": NAME, "priority": "1"},
+        {"texts": NAME},
     ]
     for body in bad_bodies:
         assert_error(post(s, "/v1/classify", body), 422)
@@ -422,6 +430,10 @@ def test_invalid_input_gives_422(servers: Servers) -> None:
         headers = {**auth(), "Content-Type": "application/json"}
         # not JSON at all
         assert_error(c.post("/v1/classify", content=f"{NAME} {MRN}", headers=headers), 422)
+        # bodies json.loads cannot parse at all (FastAPI's 400) are 422 like other bad bodies
+        for raw_bytes in (b'{"text": "\xff\xfe"}', b"[" * 100_000 + b"]" * 100_000):
+            r = c.post("/v1/classify", content=raw_bytes, headers=headers)
+            assert_error(r, 422, "invalid_request")
         # a lone surrogate: valid JSON, but not a valid string for the schema
         raw = '{"text": "' + NAME + ' \\ud800"}'
         for path in ("/v1/classify", "/v1/deidentify"):
@@ -712,14 +724,14 @@ def test_error_mapping_in_process(tmp_path: Path) -> None:
             for body in ({"text": text}, {"texts": ["fine", text]}):
                 r = await client.post("/v1/classify", json=body, headers=auth())
                 assert r.status_code == status, (text, r.text)
-                assert r.json()["error"] == kind
+                assert r.json()["error"]["kind"] == kind
                 assert NAME not in r.text
         r = await client.post("/v1/classify", json={"text": "overloaded 0.2"}, headers=auth())
         assert r.headers["retry-after"] == "1"
         r = await client.post("/v1/classify", json={"text": "overloaded 2.5"}, headers=auth())
         assert r.headers["retry-after"] == "3"
         r = await client.post("/v1/classify", json={"text": "bug"}, headers=auth())
-        assert r.json() == {"error": "internal", "detail": "internal error"}
+        assert r.json() == {"error": {"kind": "internal", "message": "internal error"}}
         ok = await client.post("/v1/classify", json={"text": "fine"}, headers=auth())
         assert ok.status_code == 200 and ok.json()["phi_counts"] == {"NAME": 1}
         # the unexpected exception was logged by type and request id, without its message
@@ -740,7 +752,7 @@ def test_readiness_and_metrics_in_process(tmp_path: Path) -> None:
         assert (await client.get("/readyz")).status_code == 200
         fake.ready = False
         r = await client.get("/readyz")
-        assert r.status_code == 503 and r.json()["error"] == "not_ready"
+        assert r.status_code == 503 and r.json()["error"]["kind"] == "not_ready"
         text = (await client.get("/metrics")).text
         assert text.startswith("# TYPE clinfer_fake counter")
         assert text.count("# EOF") == 1 and text.rstrip().endswith("# EOF")
@@ -760,6 +772,18 @@ def test_settings_from_env() -> None:
         gw.Settings.from_env({"CLINFER_JWT_HS256_KEY": "short"})
     with pytest.raises(gw.ConfigError, match="CLINFER_QUEUE_CAPACITY"):
         gw.Settings.from_env({"CLINFER_JWT_HS256_KEY": HS_KEY, "CLINFER_QUEUE_CAPACITY": "many"})
+    for name, value in [
+        ("CLINFER_MAX_WAIT_MS", "1e300"),
+        ("CLINFER_MAX_WAIT_MS", "nan"),
+        ("CLINFER_MAX_BATCH_SIZE", str(2**64)),
+        ("CLINFER_MAX_BATCH_SIZE", "0"),
+        ("CLINFER_QUEUE_CAPACITY", str(10**30)),
+        ("CLINFER_MAX_BODY_BYTES", str(2**63)),
+        ("CLINFER_DEFAULT_DEADLINE_MS", "inf"),
+        ("CLINFER_DRAIN_TIMEOUT_S", "-1"),
+    ]:
+        with pytest.raises(gw.ConfigError, match=name):
+            gw.Settings.from_env({"CLINFER_JWT_HS256_KEY": HS_KEY, name: value})
     s = gw.Settings.from_env(
         {
             "CLINFER_JWT_HS256_KEY": HS_KEY,
@@ -772,3 +796,22 @@ def test_settings_from_env() -> None:
     assert (s.max_batch_size, s.max_wait_ms, s.max_body_bytes) == (8, 2.5, 4096)
     assert s.default_deadline_ms == 250 and Path(s.model_dir).name == "clinfer-demo-sst2"
     assert HS_KEY not in repr(s)
+
+
+def test_access_log_hides_client_chosen_methods_and_paths() -> None:
+    gw = load_gateway()
+    f = gw.AccessLogFilter()
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", NAME.upper(), f"/v1/classify?note={NAME}", "1.1", 405), None,
+    )
+    assert f.filter(record)
+    line = record.getMessage()
+    assert NAME.upper() not in line and NAME not in line, line
+    assert '"<other> /v1/classify HTTP/1.1" 405' in line, line
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "POST", f"/{NAME}", "1.1", 404), None,
+    )
+    assert f.filter(record)
+    assert '"POST <other> HTTP/1.1" 404' in record.getMessage()

@@ -43,10 +43,18 @@ def test_allow_and_deny() -> None:
 
 
 def test_bad_options() -> None:
-    with pytest.raises(clinfer.InvalidInput):
+    with pytest.raises(clinfer.ConfigError):
         clinfer.Scrubber(deny={"PATIENT": ["x"]})
-    with pytest.raises(clinfer.InvalidInput):
+    with pytest.raises(clinfer.ConfigError):
         clinfer.Scrubber().redact("x", {"NAME": "shred"})
+    with pytest.raises(clinfer.ConfigError, match="needs a key"):
+        clinfer.Scrubber().redact("x", {"NAME": "surrogate"})
+
+
+def test_mask_uses_its_character() -> None:
+    s = clinfer.Scrubber()
+    assert s.redact("Call 617-555-0143.", {"default": "mask:#"}).text == "Call ############."
+    assert s.redact("Call 617-555-0143.", {"default": "mask"}).text == "Call ************."
     with pytest.raises(TypeError):
         clinfer.Scrubber(allow="Alvarez")
     with pytest.raises(TypeError):

@@ -49,6 +49,7 @@ from starlette.concurrency import run_in_threadpool  # noqa: E402
 import clinfer  # noqa: E402
 from audit import (  # noqa: E402
     KNOWN_ROUTES,
+    AccessLogFilter,
     SCOPE_KEY,
     UNAUDITED_ROUTES,
     AuditRecord,
@@ -72,6 +73,7 @@ from errors import (  # noqa: E402
     ApiError,
     add_exception_handlers,
     clinfer_error_status,
+    error_body,
     error_response,
 )
 from metrics import HttpMetrics, openmetrics_document  # noqa: E402
@@ -83,6 +85,7 @@ from schemas import (  # noqa: E402
     DeidentifyRequest,
     DeidentifyResult,
     ErrorBody,
+    ErrorDetail,
     SpanOut,
     Status,
     error_responses,
@@ -118,12 +121,14 @@ __all__ = [
     "SpanOut",
     "DeidentifyResult",
     "ErrorBody",
+    "ErrorDetail",
     "Status",
     # errors
     "ApiError",
     "STATUS_KINDS",
     "clinfer_error_status",
     "error_response",
+    "error_body",
     # auth
     "Principal",
     "TokenVerifier",
@@ -132,6 +137,7 @@ __all__ = [
     "authenticate",
     # audit
     "KNOWN_ROUTES",
+    "AccessLogFilter",
     "UNAUDITED_ROUTES",
     "SCOPE_KEY",
     "log",

@@ -12,6 +12,10 @@ from typing import Dict, Optional
 from fastapi import Request
 
 #: Routes this app serves; anything else is reported as "other" in metrics, audit and access log.
+#: HTTP methods shown as they are; anything else (a client may send any token as a method) is
+#: shown as "<other>" in the access log and "other" in metrics and audit.
+KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+
 KNOWN_ROUTES = frozenset(
     {
         "/v1/classify",
@@ -95,16 +99,20 @@ def write_audit_line(
 
 
 class AccessLogFilter(logging.Filter):
-    """Rewrites uvicorn's access-log path: query strings dropped, unknown paths shown as
-    ``<other>`` (a client could put anything in a URL)."""
+    """Rewrites uvicorn's access-log line: query strings dropped, unknown paths and unknown
+    methods shown as ``<other>`` (a client could put anything in a URL or a method)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
-        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
-            path = args[2].split("?", 1)[0]
-            record.args = (args[0], args[1], path if path in KNOWN_ROUTES else "<other>") + tuple(
+        if isinstance(args, tuple) and len(args) == 5:
+            method = args[1] if args[1] in KNOWN_METHODS else "<other>"
+            path = args[2].split("?", 1)[0] if isinstance(args[2], str) else ""
+            record.args = (args[0], method, path if path in KNOWN_ROUTES else "<other>") + tuple(
                 args[3:]
             )
+        elif isinstance(args, tuple):
+            # an access line of another shape: keep nothing the client chose
+            record.args = tuple("<other>" for _ in args)
         return True
 
 

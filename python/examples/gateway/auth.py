@@ -65,6 +65,12 @@ class TokenVerifier:
             leeway=self._leeway,
             options={"require": required, "verify_aud": self._audience is not None},
         )
+        # RFC 7519 4.1.4: exp is a NumericDate. PyJWT converts a string with int(), so "exp":
+        # "9999999999" would pass; refuse anything but a JSON number.
+        for name in ("exp", "nbf", "iat"):
+            value = claims.get(name)
+            if name in claims and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise jwt.InvalidTokenError(f"the {name} claim must be a number")
         return claims
 
 

@@ -1,6 +1,7 @@
 """Error answers: ``ApiError`` (decided by the gateway itself), the mapping of clinfer's
 exceptions to statuses, and the exception handlers. Every error body is
-``{"error": kind, "detail": message}`` and the message never quotes the request's text."""
+``{"error": {"kind": kind, "message": message}}`` (the same ``/v1`` error body as
+``examples/axum_server.rs``) and the message never quotes the request's text."""
 
 import math
 from typing import Dict, Mapping, Optional, Tuple
@@ -43,29 +44,32 @@ STATUS_KINDS = {
 
 
 def clinfer_error_status(exc: "clinfer.ClinferError") -> Tuple[int, str, Dict[str, str]]:
-    """Maps a clinfer exception to (status, kind, extra headers)."""
+    """Maps a clinfer exception to (status, kind, extra headers): the kind and the ``/v1``
+    status come from clinfer's own table (``exc.kind``, ``exc.http_status``)."""
+    kind = str(getattr(exc, "kind", "internal"))
+    status = getattr(exc, "http_status", 500)
+    if not isinstance(status, int) or not 400 <= status <= 599:
+        status = 500
+    headers: Dict[str, str] = {}
     if isinstance(exc, clinfer.Overloaded):
         retry = getattr(exc, "retry_after", 1.0)
         try:
             secs = math.ceil(float(retry)) if math.isfinite(float(retry)) else 1
         except (TypeError, ValueError):
             secs = 1
-        return 429, "overloaded", {"Retry-After": str(max(1, secs))}
-    if isinstance(exc, clinfer.DeadlineExceeded):
-        return 504, "deadline_exceeded", {}
-    if isinstance(exc, clinfer.InvalidInput):
-        return 422, "invalid_input", {}
-    if isinstance(exc, clinfer.ShuttingDown):
-        return 503, "shutting_down", {}
-    if isinstance(exc, clinfer.ModelLoadError):
-        return 500, "model_load", {}
-    return 500, "internal", {}
+        headers["Retry-After"] = str(max(1, secs))
+    return status, kind, headers
 
 
 def error_response(
     status: int, kind: str, detail: str, headers: Optional[Mapping[str, str]] = None
 ) -> JSONResponse:
-    return JSONResponse({"error": kind, "detail": detail}, status_code=status, headers=headers)
+    return JSONResponse(error_body(kind, detail), status_code=status, headers=headers)
+
+
+def error_body(kind: str, message: str) -> Dict[str, Dict[str, str]]:
+    """The one ``/v1`` error body."""
+    return {"error": {"kind": kind, "message": message}}
 
 
 def _note_error(request: Request, kind: str) -> None:
@@ -88,6 +92,13 @@ async def _on_api_error(request: Request, exc: Exception) -> Response:
 
 async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # FastAPI answers 400 when the body cannot be parsed at all (invalid UTF-8, nesting
+        # too deep for json.loads): a body that does not match the schema, like any other (422)
+        _note_error(request, "invalid_request")
+        return error_response(
+            422, "invalid_request", "the body is not valid JSON (invalid UTF-8 or nesting too deep)"
+        )
     kind = STATUS_KINDS.get(exc.status_code, "error")
     _note_error(request, kind)
     detail = exc.detail if isinstance(exc.detail, str) else kind

@@ -10,10 +10,10 @@ from typing import Any, Dict, List, Optional
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from audit import SCOPE_KEY, UNAUDITED_ROUTES, AuditRecord, log, route_label
+from audit import KNOWN_METHODS, SCOPE_KEY, UNAUDITED_ROUTES, AuditRecord, log, route_label
+from errors import error_body
 from state import Gateway
 
-KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 DISCARD_FACTOR = 8  # see GatewayMiddleware._read_body
 
 
@@ -55,7 +55,7 @@ class GatewayMiddleware:
                 record.error = "payload_too_large"
                 limit = self.gw.settings.max_body_bytes
                 detail = f"the request body exceeds {limit} bytes"
-                await _send_json(send_wrapper, 413, {"error": record.error, "detail": detail})
+                await _send_json(send_wrapper, 413, error_body(record.error, detail))
                 return
             replayed = False
 
@@ -78,7 +78,7 @@ class GatewayMiddleware:
             )
             if not started:
                 await _send_json(
-                    send_wrapper, 500, {"error": "internal", "detail": "internal error"}
+                    send_wrapper, 500, error_body("internal", "internal error")
                 )
         finally:
             elapsed = time.perf_counter() - start

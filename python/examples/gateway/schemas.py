@@ -7,9 +7,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class ClassifyRequest(BaseModel):
-    """Exactly one of ``text`` or ``texts``."""
+    """Exactly one of ``text`` or ``texts``. Strict: no coercion (``"deadline_ms": "100"`` and
+    ``"priority": true`` are rejected, as ``examples/axum_server.rs`` rejects them)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     text: Optional[str] = Field(None, min_length=1, description="One clinical note.")
     texts: Optional[List[str]] = Field(
@@ -63,9 +64,13 @@ class DeidentifyResult(BaseModel):
     spans: List[SpanOut] = Field(description="The PHI found, offsets into the input.")
 
 
+class ErrorDetail(BaseModel):
+    kind: str = Field(description="A stable error kind, e.g. overloaded, invalid_input.")
+    message: str = Field(description="A human-readable message; it never quotes the input.")
+
+
 class ErrorBody(BaseModel):
-    error: str = Field(description="A stable error kind, e.g. overloaded, invalid_input.")
-    detail: str = Field(description="A human-readable message; it never quotes the input.")
+    error: ErrorDetail
 
 
 class Status(BaseModel):

@@ -41,22 +41,24 @@ class Settings:
             )
         if self.jwt_hs256_key is not None and len(self.jwt_hs256_key) < 32:
             raise ConfigError("CLINFER_JWT_HS256_KEY must be at least 32 bytes (RFC 7518 3.2)")
-        for name, value, low in (
-            ("CLINFER_MAX_BATCH_SIZE", self.max_batch_size, 1),
-            ("CLINFER_QUEUE_CAPACITY", self.queue_capacity, 1),
-            ("CLINFER_MAX_BODY_BYTES", self.max_body_bytes, 1),
-            ("CLINFER_MAX_TEXTS", self.max_texts, 1),
+        for name, value, low, high in (
+            ("CLINFER_MAX_BATCH_SIZE", self.max_batch_size, 1, 4096),
+            ("CLINFER_QUEUE_CAPACITY", self.queue_capacity, 1, 1_000_000),
+            ("CLINFER_MAX_BODY_BYTES", self.max_body_bytes, 1, 64 << 20),
+            ("CLINFER_MAX_TEXTS", self.max_texts, 1, 100_000),
         ):
-            if value < low:
-                raise ConfigError(f"{name} must be at least {low}")
-        for name, num in (
-            ("CLINFER_MAX_WAIT_MS", self.max_wait_ms),
-            ("CLINFER_DRAIN_TIMEOUT_S", self.drain_timeout_s),
-            ("CLINFER_JWT_LEEWAY_S", self.jwt_leeway_s),
-            ("CLINFER_DEFAULT_DEADLINE_MS", self.default_deadline_ms or 0.0),
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"{name} must be an integer")
+            if not low <= value <= high:
+                raise ConfigError(f"{name} must be in {low}..={high}")
+        for name, num, high in (
+            ("CLINFER_MAX_WAIT_MS", self.max_wait_ms, 60_000.0),
+            ("CLINFER_DRAIN_TIMEOUT_S", self.drain_timeout_s, 3600.0),
+            ("CLINFER_JWT_LEEWAY_S", self.jwt_leeway_s, 3600.0),
+            ("CLINFER_DEFAULT_DEADLINE_MS", self.default_deadline_ms or 0.0, 3_600_000.0),
         ):
-            if not (math.isfinite(num) and num >= 0):
-                raise ConfigError(f"{name} must be a finite number >= 0")
+            if not (math.isfinite(num) and 0 <= num <= high):
+                raise ConfigError(f"{name} must be a finite number in 0..={high:g}")
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Settings":

@@ -12,6 +12,7 @@ process, implemented in Rust. The GIL is released for all model and scrub work.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import weakref
 import atexit
@@ -22,6 +23,7 @@ from clinfer._native import (
     Classification,
     Classifier,
     ClinferError,
+    ConfigError,
     DeadlineExceeded,
     InvalidInput,
     ModelLoadError,
@@ -39,6 +41,7 @@ __all__ = [
     "Classification",
     "Classifier",
     "ClinferError",
+    "ConfigError",
     "DeadlineExceeded",
     "InvalidInput",
     "ModelLoadError",
@@ -211,6 +214,18 @@ def _ms(value: Optional[float]) -> Optional[float]:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"deadline_ms must be a number or None, not {type(value).__name__}")
     return float(value)
+
+
+def _forget_parent_pipelines() -> None:
+    """In a child after os.fork(): the parent's pipelines are not usable here (their threads
+    were not copied), so they are not closed at exit either."""
+    global _open_lock
+    _open_lock = threading.Lock()
+    _open_pipelines.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_parent_pipelines)
 
 
 @atexit.register

@@ -8,6 +8,7 @@ __all__ = [
     "DeadlineExceeded",
     "ShuttingDown",
     "InvalidInput",
+    "ConfigError",
     "ModelLoadError",
     "Classifier",
     "Prediction",
@@ -23,7 +24,18 @@ __all__ = [
 __version__: str
 
 class ClinferError(Exception):
-    """Root of every error raised by clinfer."""
+    """Root of every error raised by clinfer; ``.kind`` names it, ``.http_status`` is its
+    /v1 HTTP status."""
+
+    kind: str
+    """A stable name: ``overloaded``, ``deadline_exceeded``, ``shutting_down``,
+    ``invalid_input``, ``config``, ``model_load`` or ``internal``."""
+    http_status: int
+    """The status clinfer's ``/v1`` JSON API answers with (422 for invalid input)."""
+    oip_status: int
+    """The status under the Open Inference Protocol (``/v2``; 400 for invalid input)."""
+    index: Optional[int]
+    """The failing text's position in a many-text call, for ``InvalidInput``."""
 
 class Overloaded(ClinferError):
     """The queue is full; retry after ``retry_after`` seconds."""
@@ -37,7 +49,11 @@ class ShuttingDown(ClinferError):
     """The pipeline is closing or closed and accepts no more work."""
 
 class InvalidInput(ClinferError):
-    """An input or an option is unusable (too large, empty, not valid Unicode, ...)."""
+    """An input is unusable (too large, empty, not valid Unicode, ...); ``.index`` names it
+    in a many-text call."""
+
+class ConfigError(ClinferError):
+    """A setting is invalid (an unknown name, a value the model or the scrubber cannot use)."""
 
 class ModelLoadError(ClinferError):
     """The model could not be loaded (missing or malformed files, unavailable device)."""
@@ -124,7 +140,8 @@ class Scrubber:
         self, text: str, operators: Optional[Mapping[str, str]] = None
     ) -> Redaction:
         """Replaces the PHI in ``text``; ``operators`` maps a kind (or ``"default"``) to
-        ``tag``, ``remove``, ``mask``, ``keep`` or ``year_only``."""
+        ``tag``, ``remove``, ``mask`` (``*``), ``mask:C`` (the character ``C``), ``keep`` or
+        ``year_only``; an unknown name raises ``ConfigError``."""
 
 @final
 class Classification:
@@ -186,7 +203,7 @@ class Pipeline:
         callback: Callable[[Any, Optional[BaseException]], object],
         *,
         deadline_ms: Optional[float] = None,
-        priority: int = 1,
+        priority: Optional[int] = None,
     ) -> Ticket:
         """Submits one text; ``callback(result, error)`` runs on another thread."""
     def submit_many(
@@ -195,11 +212,11 @@ class Pipeline:
         callback: Callable[[Any, Optional[BaseException]], object],
         *,
         deadline_ms: Optional[float] = None,
-        priority: int = 1,
+        priority: Optional[int] = None,
     ) -> Ticket:
         """Submits many texts; the callback receives a list in input order."""
     def classify_blocking(
-        self, text: str, *, deadline_ms: Optional[float] = None, priority: int = 1
+        self, text: str, *, deadline_ms: Optional[float] = None, priority: Optional[int] = None
     ) -> Classification:
         """Classifies one text, blocking the calling thread."""
     def metrics(self) -> str:
