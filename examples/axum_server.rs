@@ -30,8 +30,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -81,12 +80,25 @@ struct Args {
     /// How long shutdown waits for queued requests, in milliseconds.
     #[arg(long, default_value_t = 10_000)]
     drain_ms: u64,
+    /// Longest a client may take to send a request's headers (also the idle time a
+    /// kept-alive connection may wait for its next request), in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    header_timeout_ms: u64,
+    /// Longest a client may take to send a request's body, in milliseconds (408 after).
+    #[arg(long, default_value_t = 30_000)]
+    body_timeout_ms: u64,
+    /// At shutdown, how long open connections may take to finish their requests before
+    /// they are closed, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    grace_ms: u64,
 }
 
 #[derive(Clone)]
 struct AppState {
     pipeline: Pipeline,
     max_texts: usize,
+    max_body_bytes: usize,
+    body_timeout: Duration,
 }
 
 /// A `/v1/classify` body, checked field by field against the one `/v1` request schema
@@ -219,20 +231,36 @@ fn invalid(message: impl Into<String>) -> ApiError {
 async fn classify(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError {
-                status: StatusCode::PAYLOAD_TOO_LARGE,
-                kind: "invalid_input",
-                message: "request body too large".into(),
+    // the whole body within --body-timeout-ms: a client that stops sending half-way does
+    // not hold the connection (nor a shutdown) open
+    let read = axum::body::to_bytes(body, state.max_body_bytes);
+    let body = match tokio::time::timeout(state.body_timeout, read).await {
+        Err(_) => {
+            return Err(ApiError {
+                status: StatusCode::REQUEST_TIMEOUT,
+                kind: "request_timeout",
+                message: "the request body was not received in time".into(),
                 retry_after: None,
-            }
-        } else {
-            invalid("the request body could not be read")
+            })
         }
-    })?;
+        Ok(Err(e)) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            return Err(if too_large {
+                ApiError {
+                    status: StatusCode::PAYLOAD_TOO_LARGE,
+                    kind: "invalid_input",
+                    message: "request body too large".into(),
+                    retry_after: None,
+                }
+            } else {
+                invalid("the request body could not be read")
+            });
+        }
+        Ok(Ok(bytes)) => bytes,
+    };
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -304,6 +332,54 @@ async fn shutdown_signal() {
     }
 }
 
+/// Serves `app` on `listener` until `signal`, then stops accepting, lets open connections
+/// finish their requests for up to `grace` and closes the rest. Each connection must send
+/// its request headers within `header_timeout` (a half-open or idle connection is closed
+/// after it). Returns how many connections were closed at the end of the grace period.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    header_timeout: Duration,
+    grace: Duration,
+    signal: impl std::future::Future<Output = ()>,
+) -> usize {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::server::graceful::GracefulShutdown;
+    use hyper_util::service::TowerToHyperService;
+
+    let graceful = GracefulShutdown::new();
+    let mut signal = std::pin::pin!(signal);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                // out of file descriptors and the like: back off, keep serving
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut signal => break,
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout);
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            // errors are the client's (reset, timeout): nothing to report
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    let open = graceful.count();
+    tokio::select! {
+        () = graceful.shutdown() => 0,
+        () = tokio::time::sleep(grace) => open,
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
@@ -332,6 +408,8 @@ async fn run(args: Args) -> Result<(), String> {
     let state = AppState {
         pipeline: pipeline.clone(),
         max_texts: args.max_texts,
+        max_body_bytes: args.max_body_bytes,
+        body_timeout: Duration::from_millis(args.body_timeout_ms),
     };
     let app = Router::new()
         .route("/v1/classify", post(classify))
@@ -346,10 +424,19 @@ async fn run(args: Args) -> Result<(), String> {
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     println!("listening on {local}");
     let _ = std::io::stdout().flush();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server error: {e}"))?;
+    let open = serve(
+        listener,
+        app,
+        Duration::from_millis(args.header_timeout_ms),
+        Duration::from_millis(args.grace_ms),
+        shutdown_signal(),
+    )
+    .await;
+    if open > 0 {
+        eprintln!(
+            "axum_server: the grace period ended; closing the connections still open ({open} at shutdown)"
+        );
+    }
     let drained = pipeline
         .shutdown(Duration::from_millis(args.drain_ms))
         .await;
@@ -455,6 +542,92 @@ mod tests {
         }
         let bad_utf8 = b"{\"text\": \"\xff\xfe\"}";
         assert!(parse_request(bad_utf8, 4).is_err());
+    }
+
+    async fn start(
+        header_timeout: Duration,
+        grace: Duration,
+    ) -> (
+        SocketAddr,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<usize>,
+    ) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let app = Router::new().route("/healthz", get(|| async { "ok" }));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, app, header_timeout, grace, async move {
+            let _ = rx.await;
+        }));
+        (addr, tx, server)
+    }
+
+    /// Reads until the server closes the connection; `None` if it stays open for a minute
+    /// (a hang guard, not a timing assertion).
+    async fn closed_by_server(stream: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+        use tokio::io::AsyncReadExt;
+        let mut got = Vec::new();
+        tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut got))
+            .await
+            .ok()
+            .map(|_| got)
+    }
+
+    #[tokio::test]
+    async fn silent_and_half_sent_connections_are_closed() {
+        use tokio::io::AsyncWriteExt;
+        let (addr, stop, server) = start(Duration::from_millis(200), Duration::from_secs(60)).await;
+        // connects and sends nothing
+        let mut silent = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        // sends half a request line and stops
+        let mut half = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        half.write_all(b"GET /heal").await.expect("write");
+        assert!(
+            closed_by_server(&mut silent).await.is_some(),
+            "silent connection left open"
+        );
+        assert!(
+            closed_by_server(&mut half).await.is_some(),
+            "half-sent request left open"
+        );
+        // a complete request is still served
+        let mut ok = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        ok.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        let answer = closed_by_server(&mut ok)
+            .await
+            .expect("answered and closed");
+        assert!(
+            answer.starts_with(b"HTTP/1.1 200"),
+            "{:?}",
+            String::from_utf8_lossy(&answer)
+        );
+        let _ = stop.send(());
+        assert_eq!(server.await.expect("server task"), 0, "nothing left open");
+    }
+
+    #[tokio::test]
+    async fn shutdown_is_bounded_by_the_grace_period() {
+        use tokio::io::AsyncWriteExt;
+        // headers may take a minute, but shutdown waits at most 300 ms for the connection
+        let (addr, stop, server) = start(Duration::from_secs(60), Duration::from_millis(300)).await;
+        let mut half = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        half.write_all(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .expect("write");
+        tokio::time::sleep(Duration::from_millis(50)).await; // let the server accept it
+        let _ = stop.send(());
+        let open = tokio::time::timeout(Duration::from_secs(60), server)
+            .await
+            .expect("shutdown returned")
+            .expect("server task");
+        assert_eq!(
+            open, 1,
+            "the half-sent request was cut at the end of the grace period"
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Table-driven detector tests: every file in `tests/cases/*.json` is a list of cases
-//! `{name, input, expected: [[text, KIND]], absent: [text], note}`. An expected text must be
-//! covered by a span of that kind (overlap, first occurrence); an absent text must not be
-//! overlapped by any span. `regressions.json` grows with every bug.
+//! `{name, input, expected: [[text, KIND]], absent: [text], note}`. An expected text (its
+//! first occurrence in the input) must be exactly one span of that kind: same kind, same start,
+//! same end; an absent text must be in the input and not overlapped by any span. A text that
+//! is not in its input is an error in the case file. `regressions.json` grows with every bug.
 
 use std::path::Path;
 
@@ -37,7 +38,7 @@ fn run_file(file: &str) {
             let end = at + text.len();
             let ok = spans
                 .iter()
-                .any(|sp| sp.start < end && at < sp.end && sp.kind == kind);
+                .any(|sp| sp.start == at && sp.end == end && sp.kind == kind);
             if !ok {
                 let got: Vec<String> = spans
                     .iter()
@@ -51,6 +52,7 @@ fn run_file(file: &str) {
         }
         for text in &c.absent {
             let Some(at) = c.input.find(text.as_str()) else {
+                failures.push(format!("{}: absent text {text:?} not in input", c.name));
                 continue;
             };
             let end = at + text.len();

@@ -611,6 +611,11 @@ impl Ctx<'_> {
     }
 
     fn span(&self, i: usize, j: usize, score: f32) -> Span {
+        // a post-nominal ends the name, it is not part of it ("K. WOJCIK RRT")
+        let mut j = j;
+        while j > i && self.toks[j].lex & LEX_POSTNOMINAL != 0 && !self.toks[j].initial {
+            j -= 1;
+        }
         let (a, b) = (&self.toks[i], &self.toks[j]);
         let mut end = b.name_end;
         if b.initial && b.dot {
@@ -1529,7 +1534,18 @@ impl Ctx<'_> {
             let middle = self.d.first.get(b.lower.as_ref()) == Some(&false)
                 && !not_a_name(&b.lower)
                 && !self.blocked(b);
-            if initial || middle || self.dict_name_not_word(b) || self.unknown_word(b) {
+            // a census surname that is also an English word ends a field's value:
+            // "NAME: JOHN SMITH" (nothing but punctuation after it on the line)
+            let field_end = j == i
+                && self.d.last.contains_key(b.lower.as_ref())
+                && !not_a_name(&b.lower)
+                && !self.blocked(b)
+                && self.text[b.name_end..]
+                    .split('\n')
+                    .next()
+                    .is_some_and(|rest| !rest.bytes().any(|c| c.is_ascii_alphanumeric()));
+            if initial || middle || field_end || self.dict_name_not_word(b) || self.unknown_word(b)
+            {
                 j += 1;
             } else {
                 break;
