@@ -3,8 +3,7 @@
 //! The data files live in `phi/data/` (provenance in `phi/data/README.md`) and are
 //! compiled into the binary; they are parsed once per process on first use.
 
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use crate::kind::Kind;
@@ -260,36 +259,7 @@ const CLINICAL_CAPS: &[&str] = &[
     "mount",
 ];
 
-/// FNV-1a: fast for the short keys of the dictionaries. The key sets are fixed at build
-/// time, so untrusted input can only look keys up, never provoke collisions by inserting.
-#[derive(Default)]
-pub(crate) struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
-
-/// Hash-map builder using [`Fnv`].
-pub(crate) type FnvBuild = BuildHasherDefault<Fnv>;
-/// A map with FNV hashing.
-pub(crate) type FMap<K, V> = HashMap<K, V, FnvBuild>;
-/// A set with FNV hashing.
-pub(crate) type FSet<K> = HashSet<K, FnvBuild>;
+pub(crate) use crate::hash::{FMap, FSet};
 
 /// Words collected from the text being scanned (surnames found with strong evidence, facility
 /// heads), looked up once per token. The keys are untrusted, so they sit in a sorted list
@@ -455,7 +425,7 @@ impl Dicts {
         let mut gaz_map: FMap<String, Vec<(String, GazEntry)>> = FMap::default();
         for (p, e) in pats.into_iter().zip(gaz) {
             let lp = p.to_ascii_lowercase();
-            if let Some(t) = crate::detect::names::tokenize(&p, &lp).first() {
+            if let Some(t) = crate::tokens::tokenize(&p, &lp).first() {
                 let key = p[t.start..t.end].to_owned();
                 gaz_map.entry(key).or_default().push((p, e));
             }

@@ -73,11 +73,14 @@
 mod detect;
 mod dict;
 mod error;
+mod hash;
 mod kind;
+mod lexicon;
 mod operators;
 mod scrubber;
 mod shift;
 mod span;
+mod tokens;
 
 pub use error::{Error, Result};
 pub use kind::Kind;
