@@ -328,6 +328,8 @@ pub(crate) fn tokenize_reference(text: &str) -> Vec<Tok<'_>> {
     toks
 }
 
+/// Length of the letter starting at byte `k`, if there is one (`None` past the end or off a
+/// char boundary).
 #[inline]
 pub(crate) fn letter_at(text: &str, k: usize) -> Option<usize> {
     let c = *text.as_bytes().get(k)?;

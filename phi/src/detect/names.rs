@@ -39,8 +39,6 @@ fn strong_surname(ctx: &Ctx<'_>, t: &Tok<'_>) -> bool {
     (t.cap && !t.upper) && !ctx.blocked(t) && !ctx.is_common_word(t)
 }
 
-/// Length of the letter starting at byte `k`, if there is one (`None` past the end or off a
-/// char boundary).
 /// Only spaces (and at most one '.' after an initial/title) between two tokens.
 fn adjacent(text: &str, a: &Tok<'_>, b: &Tok<'_>) -> bool {
     let gap = &text[a.end..b.start];
