@@ -275,8 +275,10 @@ impl Tokenizer {
     /// four-fold; once the prefix yields [`PREFIX_MARGIN_TOKENS`] more tokens than are kept,
     /// its truncated encoding is the whole text's: pre-tokenizers split at white space, so
     /// the text after the cut can only change the last tokens of the prefix, which are
-    /// dropped. A text without such a split point after the first prefix is encoded whole. Work is
-    /// at most about 4/3 of one whole-text encoding, and usually a few KB.
+    /// dropped. A text without such a split point after the first prefix, or whose next split
+    /// point lies in its last quarter, is encoded whole. Prefixes at least quadruple and stay
+    /// under 3/4 of the text, so work is at most about twice one whole-text encoding, and
+    /// usually a few KB.
     /// Bytes of the first truncating prefix: 16 per kept token, at least 4 KiB.
     fn first_prefix_bytes(&self) -> usize {
         self.max_length.saturating_mul(16).max(4096)
@@ -301,6 +303,12 @@ impl Tokenizer {
                 let Some(cut) = split_point_at_or_after(text, want, self.punct_splits) else {
                     break;
                 };
+                // the next split point is far beyond `want` (most of the text): encoding the
+                // prefix would cost nearly a whole-text encoding, and might be repeated at
+                // each step; encode the text whole, once
+                if cut.saturating_mul(4) > text.len().saturating_mul(3) {
+                    break;
+                }
                 let prefix = match self.inner.encode_fast(&text[..cut], true) {
                     Ok(e) => e,
                     Err(e) => return (Err(e), spent + cut),
@@ -309,7 +317,8 @@ impl Tokenizer {
                 if real_tokens(&prefix) >= need {
                     return (Ok(prefix), spent);
                 }
-                want = want.saturating_mul(4);
+                // never the same cut twice
+                want = want.saturating_mul(4).max(cut + 1);
             }
             return (self.inner.encode_fast(text, true), spent + text.len());
         }
@@ -426,6 +435,25 @@ mod prefix_tests {
                 "{spent} for {}",
                 word.len()
             );
+            // one long word whose only split point is at its end (found by the fuzzer:
+            // each growing prefix found the same cut and encoded the whole word again)
+            for tail in ["\t", " x", "."] {
+                let text = format!("{}{tail}", "\u{b536}".repeat((mb << 20) / 3));
+                let (e, spent) = t.encode_counted(&text);
+                assert!(e.is_ok());
+                assert!(spent <= text.len() + (64 << 10), "{tail:?}: {spent} for {}", text.len());
+            }
+            // split points at growing distances: still at most about twice the text
+            let mut text = String::new();
+            let mut len = 1000;
+            while text.len() < mb << 20 {
+                text.push_str(&"b".repeat(len));
+                text.push(' ');
+                len *= 3;
+            }
+            let (e, spent) = t.encode_counted(&text);
+            assert!(e.is_ok());
+            assert!(spent <= 2 * text.len() + (64 << 10), "{spent} for {}", text.len());
         }
     }
 }
