@@ -100,7 +100,7 @@ def metric(text: str, name: str, labels: str = "", default: Optional[float] = No
 
 @dataclass
 class Server:
-    """One `python -m uvicorn app:app` process; its stdout and stderr go to ``log_path``."""
+    """One `python serve.py` (uvicorn) process; its stdout and stderr go to ``log_path``."""
 
     name: str
     tmp: Path
@@ -118,7 +118,7 @@ class Server:
             env["CLINFER_AUDIT_LOG"] = str(self.audit_path)
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app:app", "--app-dir", str(GATEWAY_DIR)]
+            [sys.executable, str(GATEWAY_DIR / "serve.py")]
             + ["--host", "127.0.0.1", "--port", str(self.port)]
             + ["--timeout-graceful-shutdown", "60"],
             stdout=self._log,
@@ -206,6 +206,8 @@ def servers(model_dir: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             "CLINFER_QUEUE_CAPACITY": "1",
             "CLINFER_MAX_WAIT_MS": "0",
             "CLINFER_MAX_BODY_BYTES": str(4 << 20),
+            "CLINFER_HEADER_TIMEOUT_S": "2",
+            "CLINFER_BODY_TIMEOUT_S": "2",
         }
         started.append(Server("small", tmp, small_env))
         # Batches wait up to 3 s to fill: requests stay in flight long enough to SIGTERM them.
@@ -471,6 +473,45 @@ def test_body_too_large_gives_413(servers: Servers) -> None:
         # just under the limit is accepted by the gateway (clinfer may still judge the text)
         r = c.post("/v1/deidentify", json={"text": "b" * (limit - 100)}, headers=auth())
         assert r.status_code == 200, r.text[:200]
+
+
+def _closed_by_server(sock: socket.socket) -> bytes:
+    """Reads until the server closes; fails if it stays open for a minute (a hang guard)."""
+    sock.settimeout(60)
+    got = b""
+    try:
+        while chunk := sock.recv(65536):
+            got += chunk
+    except socket.timeout:
+        pytest.fail("the server kept the connection open")
+    except ConnectionResetError:
+        pass
+    return got
+
+
+def test_silent_half_open_and_slow_connections_are_closed(servers: Servers) -> None:
+    s = servers.small  # header and body timeouts of 2 s
+    port = int(s.url.rsplit(":", 1)[1])
+    many = [socket.create_connection(("127.0.0.1", port)) for _ in range(50)]
+    half = socket.create_connection(("127.0.0.1", port))
+    half.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-")
+    for sock in many + [half]:
+        assert _closed_by_server(sock) == b""
+        sock.close()
+    # the head came, the body stops half-way: 408 with the usual error body
+    slow = socket.create_connection(("127.0.0.1", port))
+    token = auth()["Authorization"]
+    slow.sendall(
+        b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"Authorization: {token}\r\nContent-Length: 100\r\n\r\n".encode()
+        + b'{"text": "'
+    )
+    answer = _closed_by_server(slow)
+    slow.close()
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b'"request_timeout"' in answer
+    # and the server still serves
+    assert post(s, "/v1/classify", {"text": SENTENCES[0]}).status_code == 200
 
 
 def test_deadline_gives_504(servers: Servers) -> None:

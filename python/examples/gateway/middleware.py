@@ -1,6 +1,7 @@
 """One pure ASGI middleware for every HTTP request: a request id (``X-Request-ID``), the body
 size limit (413), the HTTP metrics, one audit line, and a last-resort 500."""
 
+import asyncio
 import json
 import time
 import traceback
@@ -50,7 +51,19 @@ class GatewayMiddleware:
 
         metrics.in_flight.labels(route).inc()
         try:
-            body = await self._read_body(scope, receive)
+            try:
+                body = await asyncio.wait_for(
+                    self._read_body(scope, receive), self.gw.settings.body_timeout_s
+                )
+            except asyncio.TimeoutError:
+                # a client that stops sending half-way holds neither a worker nor a shutdown
+                record.error = "request_timeout"
+                await _send_json(
+                    send_wrapper,
+                    408,
+                    error_body(record.error, "the request body was not received in time"),
+                )
+                return
             if body is None:
                 record.error = "payload_too_large"
                 limit = self.gw.settings.max_body_bytes

@@ -32,6 +32,8 @@ class Settings:
     max_body_bytes: int = 1 << 20
     max_texts: int = 256
     drain_timeout_s: float = 10.0
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
     audit_log: str = "-"
 
     def __post_init__(self) -> None:
@@ -54,6 +56,8 @@ class Settings:
         for name, num, high in (
             ("CLINFER_MAX_WAIT_MS", self.max_wait_ms, 60_000.0),
             ("CLINFER_DRAIN_TIMEOUT_S", self.drain_timeout_s, 3600.0),
+            ("CLINFER_HEADER_TIMEOUT_S", self.header_timeout_s, 3600.0),
+            ("CLINFER_BODY_TIMEOUT_S", self.body_timeout_s, 3600.0),
             ("CLINFER_JWT_LEEWAY_S", self.jwt_leeway_s, 3600.0),
             ("CLINFER_DEFAULT_DEADLINE_MS", self.default_deadline_ms or 0.0, 3_600_000.0),
         ):
@@ -79,6 +83,10 @@ class Settings:
         - ``CLINFER_MAX_BODY_BYTES`` (1048576): larger request bodies get 413.
         - ``CLINFER_MAX_TEXTS`` (256): most texts in one ``{"texts": [...]}`` request.
         - ``CLINFER_DRAIN_TIMEOUT_S`` (10): at shutdown, how long queued work may still run.
+        - ``CLINFER_HEADER_TIMEOUT_S`` (10): a connection that has not sent a whole request
+          head within this time (a silent or half-open connection) is closed (``serve.py``).
+        - ``CLINFER_BODY_TIMEOUT_S`` (30): a request whose body has not arrived within this
+          time gets 408.
         - ``CLINFER_AUDIT_LOG``: a file to append audit lines to; unset or ``-``: stderr.
         """
         e = os.environ if env is None else env
@@ -133,6 +141,8 @@ class Settings:
             max_body_bytes=integer("CLINFER_MAX_BODY_BYTES", 1 << 20),
             max_texts=integer("CLINFER_MAX_TEXTS", 256),
             drain_timeout_s=number("CLINFER_DRAIN_TIMEOUT_S", 10.0),
+            header_timeout_s=number("CLINFER_HEADER_TIMEOUT_S", 10.0),
+            body_timeout_s=number("CLINFER_BODY_TIMEOUT_S", 30.0),
             audit_log=get("CLINFER_AUDIT_LOG") or "-",
         )
 
