@@ -441,7 +441,11 @@ mod prefix_tests {
                 let text = format!("{}{tail}", "\u{b536}".repeat((mb << 20) / 3));
                 let (e, spent) = t.encode_counted(&text);
                 assert!(e.is_ok());
-                assert!(spent <= text.len() + (64 << 10), "{tail:?}: {spent} for {}", text.len());
+                assert!(
+                    spent <= text.len() + (64 << 10),
+                    "{tail:?}: {spent} for {}",
+                    text.len()
+                );
             }
             // split points at growing distances: still at most about twice the text
             let mut text = String::new();
@@ -453,7 +457,11 @@ mod prefix_tests {
             }
             let (e, spent) = t.encode_counted(&text);
             assert!(e.is_ok());
-            assert!(spent <= 2 * text.len() + (64 << 10), "{spent} for {}", text.len());
+            assert!(
+                spent <= 2 * text.len() + (64 << 10),
+                "{spent} for {}",
+                text.len()
+            );
         }
     }
 }
