@@ -359,7 +359,7 @@ mod tokenizer_equivalence {
             "",
             "a",
             "A.",
-            "Dr. O'Neil-Smith's pt's wife Mary-Ann’s J. Smith\n\nSt. John’s wort",
+            "Dr. O'Brien-Smith's pt's wife Anne-Marie’s J. Smith\n\nSt. John’s wort",
             "'s ’s -a a- a' a’ ’",
             "Zoë Ångström façade ÉCOLE naïve x’y d’Artagnan •Bullet ١٢ 𝔄𝔅",
             "Patient: JOHN SMITH, MD; RN | pt * x? y! z",

@@ -6,7 +6,9 @@ import _thread
 import os
 import signal
 import threading
+import time
 import warnings
+from pathlib import Path
 from typing import Any, Optional
 
 import pytest
@@ -98,11 +100,32 @@ def test_ctrl_c_interrupts_a_blocking_wait(model_dir: str) -> None:
         timer.start()
         with pytest.raises(KeyboardInterrupt):
             pipe.classify_blocking(SENTENCE)
+        # the wait was interrupted, not merely followed by the interrupt: the request was
+        # withdrawn from the queue and never answered
+        # (the abort reaches the queue asynchronously: wait for it, up to a minute)
+        cancelled = 'clinfer_batcher_failures_total{reason="cancelled"} 1'
+        for _ in range(600):
+            metrics = pipe.metrics()
+            if cancelled in metrics:
+                break
+            time.sleep(0.1)
+        assert cancelled in metrics, metrics
+        assert 'outcome="ok"' not in metrics, metrics
     finally:
         timer.cancel()
         pipe.close(drain_timeout_s=0)
 
 
+def _helper_threads() -> int:
+    """Threads of this process named ``clinfer-call`` (Linux: /proc/self/task/*/comm)."""
+    return sum(
+        1
+        for comm in Path("/proc/self/task").glob("*/comm")
+        if comm.read_text().strip() == "clinfer-call"
+    )
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
 def test_ctrl_c_interrupts_a_long_scrub() -> None:
     text = "Seen by Dr. Alvarez on 03/14/2023 (555-201-3344). " * 200_000  # ~10 MB
     scrubber = clinfer.Scrubber()
@@ -111,5 +134,8 @@ def test_ctrl_c_interrupts_a_long_scrub() -> None:
     try:
         with pytest.raises(KeyboardInterrupt):
             scrubber.analyze(text)
+        # interrupted while the scrub still runs on its helper thread (an interrupt that only
+        # arrived after the scrub returned would leave no helper behind)
+        assert _helper_threads() == 1
     finally:
         timer.cancel()

@@ -3,8 +3,8 @@
     python python/examples/gateway/serve.py --host 127.0.0.1 --port 8000
 
 uvicorn closes an idle kept-alive connection after ``--timeout-keep-alive``, but not a
-connection that never sends a request, nor one that sends half a request head and stops: a
-few hundred of those hold the server's sockets forever. Here the HTTP/1.1 protocol closes
+connection that never sends a request, nor one that sends half a request head and stops: each
+holds one of the server's sockets until the client goes away. Here the HTTP/1.1 protocol closes
 any connection that has not sent a whole request head within ``CLINFER_HEADER_TIMEOUT_S``
 (10 s), counted from the connection or from the end of the previous response. The body has
 its own limit (``CLINFER_BODY_TIMEOUT_S``, enforced by the middleware: 408). The settings
