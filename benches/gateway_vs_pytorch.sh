@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The study's comparison on one machine, one server at a time, the same load for each:
 #   1. FastAPI calling PyTorch one request at a time (benches/fastapi_pytorch_baseline.py),
-#   2. the clinfer FastAPI gateway (python/examples/gateway: JWT auth, PHI scrub, batching, audit),
+#   2. the clinfer FastAPI gateway (clinfer.gateway: JWT auth, PHI scrub, batching, audit),
 #   3. the Rust axum_server example (PHI scrub and batching, no auth).
 # Usage: benches/gateway_vs_pytorch.sh [MODEL_DIR]
 # Environment: PY_TORCH (a python with torch, transformers, fastapi, uvicorn),
@@ -53,8 +53,8 @@ load 8101 "FastAPI + PyTorch, one request at a time"
 stop
 
 CLINFER_MODEL_DIR="$MODEL" CLINFER_JWT_HS256_KEY="$KEY" CLINFER_AUDIT_LOG="$LOGDIR/audit.jsonl" \
-  "$PY_CLINFER" -m uvicorn app:app --app-dir python/examples/gateway --port 8102 \
-  --log-level warning --no-access-log >"$LOGDIR/gateway.log" 2>&1 &
+  "$PY_CLINFER" -m clinfer.gateway --port 8102 --metrics-port 0 \
+  --log-level warning >"$LOGDIR/gateway.log" 2>&1 &
 PID=$!; wait_up 8102
 load 8102 "clinfer FastAPI gateway (JWT, PHI scrub, batching, audit log)" --hs256-key "$KEY"
 mean_batch 8102 gateway

@@ -17,7 +17,7 @@ fi
 VPY="$VENV/bin/python"
 "$VPY" -m pip install --quiet --upgrade pip
 "$VPY" -m pip install --quiet "maturin>=1.5,<2" pytest mypy fastapi uvicorn httpx PyJWT \
-    prometheus_client cryptography
+    prometheus_client cryptography "tritonclient[http]" numpy
 
 WHEELS="$ROOT/target/wheels-py"
 rm -rf "$WHEELS"
@@ -37,5 +37,6 @@ elif [ "$rc" -ne 0 ]; then
 fi
 
 "$VPY" -m mypy --strict tests/typing_usage.py
+"$VPY" -m mypy --strict -p clinfer.gateway
 "$VPY" -m mypy.stubtest clinfer._native
 echo "python suite: ok"

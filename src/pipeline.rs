@@ -145,6 +145,8 @@ struct Inner {
     scrub: Option<(Scrubber, Operators)>,
     max_input_bytes: usize,
     metrics: PipelineMetrics,
+    name: Option<String>,
+    version: Option<String>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -482,6 +484,18 @@ impl Pipeline {
         self.inner.batcher.wait_ready().await == Health::Ready
     }
 
+    /// The name given with [`PipelineBuilder::name`], if any.
+    #[must_use]
+    pub fn name(&self) -> Option<&str> {
+        self.inner.name.as_deref()
+    }
+
+    /// The version given with [`PipelineBuilder::version`], if any.
+    #[must_use]
+    pub fn version(&self) -> Option<&str> {
+        self.inner.version.as_deref()
+    }
+
     /// The classifier (for labels, or to call it directly).
     #[must_use]
     pub fn classifier(&self) -> &Arc<Classifier> {
@@ -607,6 +621,8 @@ pub struct PipelineBuilder {
     default_deadline: Option<Duration>,
     max_input_bytes: usize,
     runtime: Option<tokio::runtime::Handle>,
+    name: Option<String>,
+    version: Option<String>,
 }
 
 impl Default for PipelineBuilder {
@@ -628,6 +644,8 @@ impl Default for PipelineBuilder {
             default_deadline: None,
             max_input_bytes: DEFAULT_MAX_INPUT_BYTES,
             runtime: None,
+            name: None,
+            version: None,
         }
     }
 }
@@ -756,6 +774,21 @@ impl PipelineBuilder {
         self
     }
 
+    /// A name for the pipeline (e.g. the model's): every metric it exposes gets the label
+    /// `model="<name>"`, so that several pipelines' metrics can share one exposition.
+    /// 1 to 128 characters from `[A-Za-z0-9_.:/-]`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// A version for the pipeline: every metric gets the label `version="<version>"`.
+    /// 1 to 128 characters from `[A-Za-z0-9_.:/-]`.
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = Some(version.into());
+        self
+    }
+
     /// Validates the settings, loads the model (unless one was given) and the de-identifier,
     /// and starts the batcher. The model warms up in the background: see
     /// [`Pipeline::is_ready`] and [`Pipeline::wait_ready`].
@@ -776,6 +809,11 @@ impl PipelineBuilder {
         }
         if self.max_input_bytes == 0 {
             return bad("max_input_bytes must be at least 1");
+        }
+        for (label, value) in [("model", &self.name), ("version", &self.version)] {
+            if let Some(value) = value {
+                clinfer_batcher::check_metrics_label(label, value).map_err(Error::Config)?;
+            }
         }
         if self.max_length == Some(0) {
             return bad("max_length must be at least 1");
@@ -848,6 +886,12 @@ impl PipelineBuilder {
         if let Some(rt) = self.runtime {
             batcher = batcher.runtime(rt);
         }
+        if let Some(name) = &self.name {
+            batcher = batcher.metrics_label("model", name.clone());
+        }
+        if let Some(version) = &self.version {
+            batcher = batcher.metrics_label("version", version.clone());
+        }
         let batcher = batcher.build(ClassifierBackend::new(Arc::clone(&classifier)))?;
         let metrics = batcher.register_metrics_unprefixed(PipelineMetrics::new);
         Ok(Pipeline {
@@ -857,6 +901,8 @@ impl PipelineBuilder {
                 scrub,
                 max_input_bytes: self.max_input_bytes,
                 metrics,
+                name: self.name,
+                version: self.version,
             }),
         })
     }

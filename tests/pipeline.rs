@@ -419,3 +419,60 @@ fn options_out_of_range_are_invalid_input_before_any_work() {
         "{metrics}"
     );
 }
+
+#[test]
+fn name_and_version_label_every_metric() {
+    let pipeline = Pipeline::builder()
+        .classifier(classifier())
+        .name("triage")
+        .version("7")
+        .build()
+        .expect("pipeline builds");
+    assert_eq!(
+        (pipeline.name(), pipeline.version()),
+        (Some("triage"), Some("7"))
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(pipeline.classify("a fine film", ClassifyOptions::default()))
+        .expect("classifies");
+    let metrics = pipeline.metrics();
+    let samples: Vec<&str> = metrics
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect();
+    assert!(samples.len() > 20, "{metrics}");
+    for line in &samples {
+        assert!(
+            line.contains("model=\"triage\"") && line.contains("version=\"7\""),
+            "unlabelled sample: {line}"
+        );
+    }
+    assert!(
+        metrics.contains(
+            "clinfer_pipeline_requests_total{model=\"triage\",version=\"7\",outcome=\"ok\"} 1"
+        ),
+        "{metrics}"
+    );
+
+    // bad label values are refused before the model is touched
+    for (name, version) in [
+        ("a\"b", "1"),
+        ("ok", ""),
+        ("ok", "1 2"),
+        ("x", &"9".repeat(129)[..]),
+    ] {
+        let err = Pipeline::builder()
+            .model_dir("/nonexistent/model")
+            .name(name)
+            .version(version)
+            .build()
+            .expect_err("bad label");
+        assert!(
+            matches!(err, Error::Config(_)),
+            "{name:?}/{version:?}: {err:?}"
+        );
+    }
+}

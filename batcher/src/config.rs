@@ -101,6 +101,8 @@ pub struct Config {
     pub aging_step: Duration,
     /// Prefix of every metric name.
     pub metrics_prefix: String,
+    /// Constant labels on every metric (e.g. `model` and `version`), in order.
+    pub metrics_labels: Vec<(String, String)>,
 }
 
 /// Builds a [`Batcher`](crate::Batcher); start from [`Batcher::builder`](crate::Batcher::builder).
@@ -131,6 +133,7 @@ impl Default for BatcherBuilder {
                 length_window: 128,
                 aging_step: Duration::from_millis(100),
                 metrics_prefix: "clinfer_batcher".to_owned(),
+                metrics_labels: Vec::new(),
             },
             length_window: None,
             runtime: None,
@@ -211,6 +214,16 @@ impl BatcherBuilder {
         self
     }
 
+    /// Adds a constant label to every metric of this batcher (and to what is registered
+    /// through [`Batcher::register_metrics`](crate::Batcher::register_metrics)), so that
+    /// several batchers in one process can be told apart, e.g. `("model", "triage")`.
+    /// Names are `[A-Za-z_][A-Za-z0-9_]*` (not `__`-prefixed, not repeated); values are 1 to
+    /// 128 characters from `[A-Za-z0-9_.:/-]` (the exposition does not escape them).
+    pub fn metrics_label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config.metrics_labels.push((name.into(), value.into()));
+        self
+    }
+
     /// The tokio runtime that runs the batcher's scheduler task. By default the current one
     /// is used, or, outside any runtime, a small dedicated one on its own thread.
     pub fn runtime(mut self, runtime: tokio::runtime::Handle) -> Self {
@@ -260,8 +273,41 @@ impl BatcherBuilder {
         {
             return bad("metrics_prefix must be non-empty ASCII letters, digits and '_'".into());
         }
+        for (i, (name, value)) in c.metrics_labels.iter().enumerate() {
+            if let Err(why) = check_metrics_label(name, value) {
+                return bad(why);
+            }
+            if c.metrics_labels[..i].iter().any(|(n, _)| n == name) {
+                return bad(format!("metrics label {name:?} is given twice"));
+            }
+        }
         Ok(c)
     }
+}
+
+/// Checks one constant metrics label (see [`BatcherBuilder::metrics_label`]).
+pub fn check_metrics_label(name: &str, value: &str) -> std::result::Result<(), String> {
+    let mut chars = name.chars();
+    let head_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if !head_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') || name.starts_with("__") {
+        return Err(
+            "a metrics label name must match [A-Za-z_][A-Za-z0-9_]* and not start with __"
+                .to_owned(),
+        );
+    }
+    if value.is_empty()
+        || value.len() > 128
+        || !value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '/' | '-'))
+    {
+        return Err(format!(
+            "the value of metrics label {name:?} must be 1 to 128 characters from [A-Za-z0-9_.:/-]"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -75,7 +75,7 @@ pub use backend::Backend;
 #[doc(hidden)]
 pub use batcher::NoBackend;
 pub use batcher::{Batcher, Handle, Health, Pending, QueueDepth, Response, ShutdownOutcome};
-pub use config::{BatcherBuilder, Config, Priority, SubmitOptions};
+pub use config::{check_metrics_label, BatcherBuilder, Config, Priority, SubmitOptions};
 pub use error::{BackendError, Error, Result};
 /// The `prometheus-client` crate, re-exported for [`Handle::register_metrics`].
 pub use prometheus_client;

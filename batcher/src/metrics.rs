@@ -1,5 +1,6 @@
 //! Prometheus metrics of one batcher.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -67,9 +68,12 @@ impl fmt::Debug for Metrics {
 }
 
 impl Metrics {
-    pub(crate) fn new(prefix: &str) -> Self {
+    pub(crate) fn new(prefix: &str, labels: &[(String, String)]) -> Self {
+        let labels = labels
+            .iter()
+            .map(|(k, v)| (Cow::Owned(k.clone()), Cow::Owned(v.clone())));
         let m = Self {
-            registry: Mutex::new(Registry::default()),
+            registry: Mutex::new(Registry::with_labels(labels)),
             prefix: prefix.to_owned(),
             queue_requests: Gauge::default(),
             queue_tokens: Gauge::default(),

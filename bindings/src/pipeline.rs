@@ -180,7 +180,7 @@ pub struct Pipeline {
 #[pymethods]
 impl Pipeline {
     #[new]
-    #[pyo3(signature = (model, *, scrub = true, device = "cpu", max_batch_size = 32, max_wait_ms = 5.0, queue_capacity = 1024, dtype = "auto"))]
+    #[pyo3(signature = (model, *, scrub = true, device = "cpu", max_batch_size = 32, max_wait_ms = 5.0, queue_capacity = 1024, dtype = "auto", name = None, version = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -191,6 +191,8 @@ impl Pipeline {
         max_wait_ms: f64,
         queue_capacity: usize,
         dtype: &str,
+        name: Option<String>,
+        version: Option<String>,
     ) -> PyResult<Self> {
         let device = parse_device(device)?;
         let dtype = parse_dtype(dtype)?;
@@ -201,7 +203,7 @@ impl Pipeline {
         let rt = runtime()?;
         let inner = py.detach(move || {
             guarded(|| {
-                Ok(clinfer::Pipeline::builder()
+                let mut b = clinfer::Pipeline::builder()
                     .model_dir(model)
                     .device(device)
                     .dtype(dtype)
@@ -209,8 +211,14 @@ impl Pipeline {
                     .max_batch_size(max_batch_size)
                     .max_wait(max_wait)
                     .queue_capacity(queue_capacity)
-                    .runtime(rt.handle().clone())
-                    .build()?)
+                    .runtime(rt.handle().clone());
+                if let Some(name) = name {
+                    b = b.name(name);
+                }
+                if let Some(version) = version {
+                    b = b.version(version);
+                }
+                Ok(b.build()?)
             })
         })?;
         Ok(Self {
@@ -316,6 +324,18 @@ impl Pipeline {
     #[getter]
     fn kernel(&self) -> &'static str {
         self.inner.classifier().kernel()
+    }
+
+    /// The name given at construction (the `model` label of its metrics), or None.
+    #[getter]
+    fn name(&self) -> Option<String> {
+        self.inner.name().map(str::to_owned)
+    }
+
+    /// The version given at construction (the `version` label of its metrics), or None.
+    #[getter]
+    fn version(&self) -> Option<String> {
+        self.inner.version().map(str::to_owned)
     }
 
     /// Metrics in the Prometheus text format.

@@ -1,4 +1,4 @@
-"""The FastAPI gateway example (python/examples/gateway/app.py).
+"""The gateway package (clinfer.gateway): its /v1 API, auth, limits, logs and shutdown.
 
 Most tests run against real uvicorn processes on 127.0.0.1 (started once per module, three at a
 time: a main server, a tiny-queue server for overload and a slow-batching one for graceful
@@ -11,7 +11,6 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import importlib.util
 import json
 import logging
 import os
@@ -40,7 +39,6 @@ import jwt  # noqa: E402
 import clinfer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-GATEWAY_DIR = ROOT / "python" / "examples" / "gateway"
 HS_KEY = "gateway-tests-hs256-secret-0123456789abcdef"  # >= 32 bytes
 OTHER_KEY = "another-secret-that-the-gateway-does-not-know"
 
@@ -89,13 +87,21 @@ def free_port() -> int:
 
 
 def metric(text: str, name: str, labels: str = "", default: Optional[float] = None) -> float:
-    """The value of one sample (``labels`` as written inside the braces, or empty)."""
-    pattern = re.escape(name) + (r"\{" + re.escape(labels) + r"\}" if labels else "") + r" (\S+)"
-    m = re.search(r"^" + pattern + r"$", text, re.M)
-    if m is None and default is not None:
+    """The value of one sample, by name and labels (``'a="x",b="y"'``: the sample must carry
+    these, others allowed), summed over the samples that match."""
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    want = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+    found = [
+        s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+        if s.name == name and all(s.labels.get(k) == v for k, v in want.items())
+    ]
+    if not found and default is not None:
         return default
-    assert m, f"{name}{{{labels}}} missing from /metrics"
-    return float(m.group(1))
+    assert found, f"{name}{{{labels}}} missing from /metrics"
+    return float(sum(found))
 
 
 @dataclass
@@ -106,6 +112,7 @@ class Server:
     tmp: Path
     env: dict[str, str]
     audit_to_file: bool = True
+    args: list[str] = field(default_factory=list)
     port: int = field(default_factory=free_port)
 
     def __post_init__(self) -> None:
@@ -118,9 +125,10 @@ class Server:
             env["CLINFER_AUDIT_LOG"] = str(self.audit_path)
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, str(GATEWAY_DIR / "serve.py")]
-            + ["--host", "127.0.0.1", "--port", str(self.port)]
-            + ["--timeout-graceful-shutdown", "60"],
+            [sys.executable, "-m", "clinfer.gateway"]
+            + ["--host", "127.0.0.1", "--port", str(self.port), "--metrics-port", "0"]
+            + ["--timeout-graceful-shutdown", "60"]
+            + self.args,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -133,14 +141,14 @@ class Server:
         text = self.audit_path.read_text() if self.audit_to_file else self.output()
         return [json.loads(line) for line in text.splitlines() if line.startswith('{"ts"')]
 
-    def wait_ready(self, timeout: float = 180.0) -> None:
+    def wait_ready(self, timeout: float = 180.0, path: str = "/readyz") -> None:
         deadline = time.monotonic() + timeout
         with httpx.Client(base_url=self.url, timeout=5.0) as client:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
                     pytest.fail(f"{self.name} server exited early:\n{self.output()[-3000:]}")
                 try:
-                    if client.get("/readyz").status_code == 200:
+                    if client.get(path).status_code == 200:
                         return
                 except httpx.TransportError:
                     pass
@@ -634,8 +642,11 @@ def test_no_phi_in_logs(servers: Servers) -> None:
         "texts",
         "phi_counts",
         "error",
+        "model",
+        "version",
         "latency_ms",
     }
+    assert line["model"] == Path(s.env["CLINFER_MODEL_DIR"]).name and line["version"] == "1"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -644,15 +655,9 @@ def test_no_phi_in_logs(servers: Servers) -> None:
 
 
 def load_gateway() -> ModuleType:
-    name = "clinfer_gateway_app"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, GATEWAY_DIR / "app.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    import clinfer.gateway.app
+
+    return clinfer.gateway.app
 
 
 @dataclass
@@ -723,8 +728,13 @@ def run_in_process(tmp_path: Path, test: InProcessTest) -> None:
     gw = load_gateway()
     fake = FakePipeline()
     audit = tmp_path / "audit.jsonl"
-    settings = gw.Settings(jwt_hs256_key=HS_KEY.encode(), audit_log=str(audit), drain_timeout_s=1.5)
-    app = gw.create_app(settings, pipeline_factory=lambda _settings: fake)
+    settings = gw.Settings(
+        jwt_hs256_key=HS_KEY.encode(),
+        audit_log=str(audit),
+        drain_timeout_s=1.5,
+        model_dir=str(tmp_path / "fake-model"),
+    )
+    app = gw.create_app(settings, pipeline_factory=lambda _spec: fake)
     records: list[str] = []
 
     class Collect(logging.Handler):
@@ -735,6 +745,10 @@ def run_in_process(tmp_path: Path, test: InProcessTest) -> None:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+                for _ in range(500):  # the models load in the background
+                    if app.state.gateway.models.serving():
+                        break
+                    await asyncio.sleep(0.01)
                 await test(client, fake, audit, records)
 
     handler = Collect()
@@ -795,7 +809,8 @@ def test_readiness_and_metrics_in_process(tmp_path: Path) -> None:
         r = await client.get("/readyz")
         assert r.status_code == 503 and r.json()["error"]["kind"] == "not_ready"
         text = (await client.get("/metrics")).text
-        assert text.startswith("# TYPE clinfer_fake counter")
+        # the pipeline's metrics, labelled with the model (named after its directory)
+        assert 'clinfer_fake_total{model="fake-model",version="1"} 1.0' in text, text
         assert text.count("# EOF") == 1 and text.rstrip().endswith("# EOF")
         sample = (
             'clinfer_gateway_http_requests_total{method="GET",route="/readyz",status="503"} 1.0'
@@ -835,8 +850,20 @@ def test_settings_from_env() -> None:
         }
     )
     assert (s.max_batch_size, s.max_wait_ms, s.max_body_bytes) == (8, 2.5, 4096)
-    assert s.default_deadline_ms == 250 and Path(s.model_dir).name == "clinfer-demo-sst2"
+    assert s.default_deadline_ms == 250 and s.model_dir is None
     assert HS_KEY not in repr(s)
+    # flags win over variables; --model and --model-repository exclude each other
+    s = gw.Settings.from_env(
+        {"CLINFER_JWT_HS256_KEY": HS_KEY, "CLINFER_PORT": "9000"}, {"port": 9100}
+    )
+    assert s.port == 9100
+    with pytest.raises(gw.ConfigError, match="not both"):
+        gw.Settings.from_env(
+            {"CLINFER_JWT_HS256_KEY": HS_KEY, "CLINFER_MODEL_DIR": "a"},
+            {"model_repository": "b"},
+        )
+    with pytest.raises(gw.ConfigError, match="--model"):
+        gw.create_app(gw.Settings.from_env({"CLINFER_JWT_HS256_KEY": HS_KEY}))
 
 
 def test_access_log_hides_client_chosen_methods_and_paths() -> None:

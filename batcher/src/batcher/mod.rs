@@ -231,7 +231,7 @@ impl BatcherBuilder {
     /// spawned.
     pub fn build<B: Backend>(self, backend: B) -> Result<Batcher<B>> {
         let cfg = self.validated()?;
-        let metrics = Metrics::new(&cfg.metrics_prefix);
+        let metrics = Metrics::new(&cfg.metrics_prefix, &cfg.metrics_labels);
         let (health, _) = watch::channel(Health::WarmingUp);
         let shared = Arc::new(Shared {
             backend: RwLock::new(Arc::new(backend)),

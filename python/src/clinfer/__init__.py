@@ -99,7 +99,12 @@ class Pipeline:
         max_wait_ms: float = 5,
         queue_capacity: int = 1024,
         dtype: str = "auto",
+        name: Optional[str] = None,
+        version: Optional[str] = None,
     ) -> None:
+        """``name`` and ``version`` (1 to 128 characters from ``[A-Za-z0-9_.:/-]``) label
+        every metric (``model="..."``, ``version="..."``), so that several pipelines' metrics
+        can be exposed together."""
         self._native = _native.Pipeline(
             model,
             scrub=scrub,
@@ -108,6 +113,8 @@ class Pipeline:
             max_wait_ms=float(max_wait_ms),
             queue_capacity=queue_capacity,
             dtype=dtype,
+            name=name,
+            version=version,
         )
         self._closed = False
         with _open_lock:
@@ -161,6 +168,16 @@ class Pipeline:
     def metrics(self) -> str:
         """Metrics in the Prometheus text format (counts and times, never text)."""
         return self._native.metrics()
+
+    @property
+    def name(self) -> Optional[str]:
+        """The name given at construction (the ``model`` label of its metrics), or None."""
+        return self._native.name
+
+    @property
+    def version(self) -> Optional[str]:
+        """The version given at construction (the ``version`` label of its metrics), or None."""
+        return self._native.version
 
     @property
     def dtype(self) -> str:

@@ -190,7 +190,15 @@ class Pipeline:
         max_wait_ms: float = 5.0,
         queue_capacity: int = 1024,
         dtype: str = "auto",
+        name: Optional[str] = None,
+        version: Optional[str] = None,
     ) -> "Pipeline": ...
+    @property
+    def name(self) -> Optional[str]:
+        """The name given at construction (the ``model`` label of its metrics)."""
+    @property
+    def version(self) -> Optional[str]:
+        """The version given at construction (the ``version`` label of its metrics)."""
     @property
     def dtype(self) -> str:
         """The precision mode the model runs."""

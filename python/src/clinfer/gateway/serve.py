@@ -1,30 +1,23 @@
-"""Starts the gateway under uvicorn with a header read timeout.
-
-    python python/examples/gateway/serve.py --host 127.0.0.1 --port 8000
+"""``clinfer-gateway`` (also ``python -m clinfer.gateway``): validates the settings, then runs
+the gateway under uvicorn with a header read timeout.
 
 uvicorn closes an idle kept-alive connection after ``--timeout-keep-alive``, but not a
 connection that never sends a request, nor one that sends half a request head and stops: each
 holds one of the server's sockets until the client goes away. Here the HTTP/1.1 protocol closes
 any connection that has not sent a whole request head within ``CLINFER_HEADER_TIMEOUT_S``
 (10 s), counted from the connection or from the end of the previous response. The body has
-its own limit (``CLINFER_BODY_TIMEOUT_S``, enforced by the middleware: 408). The settings
-are validated before uvicorn starts, so a bad ``CLINFER_*`` value fails at once.
+its own limit (``CLINFER_BODY_TIMEOUT_S``, enforced by the middleware: 408).
 """
 
 import argparse
 import asyncio
 import sys
-from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Dict, List, Optional
 
-HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
-import uvicorn  # noqa: E402
-from uvicorn.protocols.http.h11_impl import H11Protocol  # noqa: E402
-
-from settings import ConfigError, Settings  # noqa: E402
+from .settings import OPTIONS, ConfigError, Settings, options_table
 
 
 class HeaderTimeoutProtocol(H11Protocol):
@@ -69,33 +62,54 @@ class HeaderTimeoutProtocol(H11Protocol):
         super().connection_lost(exc)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clinfer-gateway",
+        description="clinfer's HTTP gateway: /v1 and the Open Inference Protocol (/v2).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="settings (a flag wins over its variable):\n" + options_table(),
+    )
+    for opt in OPTIONS:
+        if opt.flag is None:
+            continue
+        kind: Any = {"int": int, "float": float}.get(opt.kind, str)
+        parser.add_argument(opt.flag, dest=opt.field, type=kind, default=None,
+                            metavar=opt.kind.upper(), help=f"{opt.help} [{opt.env}]")
     parser.add_argument(
         "--timeout-graceful-shutdown",
         type=float,
         default=30.0,
-        help="seconds open connections may take to finish at shutdown",
+        help="seconds open connections may take to finish at shutdown (30)",
     )
-    parser.add_argument("--timeout-keep-alive", type=float, default=5.0)
-    args = parser.parse_args(argv)
+    parser.add_argument("--timeout-keep-alive", type=float, default=5.0,
+                        help="seconds an idle kept-alive connection stays open (5)")
+    parser.add_argument("--log-level", default="info", help="uvicorn's log level (info)")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    overrides: Dict[str, Any] = {
+        o.field: getattr(args, o.field) for o in OPTIONS if o.flag is not None
+    }
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(overrides=overrides)
+        from .app import create_app
+
+        app = create_app(settings, serve_metrics_port=True)
     except ConfigError as e:
-        print(f"clinfer gateway: {e}", file=sys.stderr)
+        print(f"clinfer-gateway: {e}", file=sys.stderr)
         return 2
     HeaderTimeoutProtocol.header_timeout_s = settings.header_timeout_s
-    config: Any = dict(
-        host=args.host,
-        port=args.port,
-        app_dir=str(HERE),
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
         http=HeaderTimeoutProtocol,
-        timeout_keep_alive=args.timeout_keep_alive,
-        timeout_graceful_shutdown=args.timeout_graceful_shutdown,
+        timeout_keep_alive=int(args.timeout_keep_alive),
+        timeout_graceful_shutdown=int(args.timeout_graceful_shutdown),
+        log_level=args.log_level,
     )
-    uvicorn.run("app:app", **config)
     return 0
 
 

@@ -4,6 +4,7 @@ logger, and the filter on uvicorn's access log (known routes only, no query stri
 import datetime
 import json
 import logging
+import re
 import sys
 import uuid
 from dataclasses import dataclass, field
@@ -27,10 +28,26 @@ KNOWN_ROUTES = frozenset(
         "/docs/oauth2-redirect",
         "/redoc",
         "/openapi.json",
+        "/v2",
+        "/v2/health/live",
+        "/v2/health/ready",
+        "/v2/repository/index",
     }
 )
+#: Open Inference Protocol routes with a model name (or version) in the path: labelled by
+#: their template, never by the name the client put there.
+_TEMPLATES = [
+    (re.compile(r"^/v2/models/[^/]+(/versions/[^/]+)?/infer$"), "/v2/models/{name}/infer"),
+    (re.compile(r"^/v2/models/[^/]+(/versions/[^/]+)?/ready$"), "/v2/models/{name}/ready"),
+    (re.compile(r"^/v2/models/[^/]+(/versions/[^/]+)?/config$"), "/v2/models/{name}/config"),
+    (re.compile(r"^/v2/models/[^/]+(/versions/[^/]+)?$"), "/v2/models/{name}"),
+    (re.compile(r"^/v2/repository/models/[^/]+/load$"), "/v2/repository/models/{name}/load"),
+    (re.compile(r"^/v2/repository/models/[^/]+/unload$"), "/v2/repository/models/{name}/unload"),
+]
 #: Probes and scrapes are counted in the HTTP metrics but not written to the audit log.
-UNAUDITED_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+UNAUDITED_ROUTES = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready"}
+)
 SCOPE_KEY = "clinfer.audit"  # where the middleware leaves the request's AuditRecord in the scope
 
 log = logging.getLogger("clinfer.gateway")
@@ -47,6 +64,8 @@ class AuditRecord:
     phi_counts: Dict[str, int] = field(default_factory=dict)
     texts: int = 0
     error: Optional[str] = None
+    model: Optional[str] = None
+    version: Optional[str] = None
 
 
 def audit_record(request: Request) -> AuditRecord:
@@ -59,7 +78,15 @@ def audit_record(request: Request) -> AuditRecord:
 
 
 def route_label(path: str) -> str:
-    return path if path in KNOWN_ROUTES else "other"
+    """The path as metrics, audit and access log show it: a known route, a ``/v2`` template
+    (``/v2/models/{name}/infer``), or ``other``."""
+    if path in KNOWN_ROUTES:
+        return path
+    if path.startswith("/v2/") and len(path) < 400:
+        for pattern, template in _TEMPLATES:
+            if pattern.match(path):
+                return template
+    return "other"
 
 
 def open_audit_handler(destination: str) -> logging.Handler:
@@ -93,6 +120,8 @@ def write_audit_line(
         "texts": record.texts,
         "phi_counts": record.phi_counts,
         "error": record.error,
+        "model": record.model,
+        "version": record.version,
         "latency_ms": round(elapsed_s * 1e3, 3),
     }
     audit_log.info(json.dumps(line, sort_keys=False))
@@ -107,7 +136,8 @@ class AccessLogFilter(logging.Filter):
         if isinstance(args, tuple) and len(args) == 5:
             method = args[1] if args[1] in KNOWN_METHODS else "<other>"
             path = args[2].split("?", 1)[0] if isinstance(args[2], str) else ""
-            record.args = (args[0], method, path if path in KNOWN_ROUTES else "<other>") + tuple(
+            label = route_label(path)
+            record.args = (args[0], method, label if label != "other" else "<other>") + tuple(
                 args[3:]
             )
         elif isinstance(args, tuple):

@@ -11,9 +11,9 @@ from typing import Any, Dict, List, Optional
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from audit import KNOWN_METHODS, SCOPE_KEY, UNAUDITED_ROUTES, AuditRecord, log, route_label
-from errors import error_body
-from state import Gateway
+from .audit import KNOWN_METHODS, SCOPE_KEY, UNAUDITED_ROUTES, AuditRecord, log, route_label
+from .errors import protocol_error
+from .state import Gateway
 
 DISCARD_FACTOR = 8  # see GatewayMiddleware._read_body
 
@@ -34,7 +34,8 @@ class GatewayMiddleware:
         start = time.perf_counter()
         record = AuditRecord(request_id=str(uuid.uuid4()))
         scope[SCOPE_KEY] = record
-        route = route_label(scope.get("path", ""))
+        path = scope.get("path", "")
+        route = route_label(path)
         method = scope.get("method", "GET")
         method = method if method in KNOWN_METHODS else "other"
         status = 500
@@ -58,17 +59,15 @@ class GatewayMiddleware:
             except asyncio.TimeoutError:
                 # a client that stops sending half-way holds neither a worker nor a shutdown
                 record.error = "request_timeout"
-                await _send_json(
-                    send_wrapper,
-                    408,
-                    error_body(record.error, "the request body was not received in time"),
+                await _send_error(
+                    send_wrapper, path, 408, record.error, "the request body was not received in time"
                 )
                 return
             if body is None:
                 record.error = "payload_too_large"
                 limit = self.gw.settings.max_body_bytes
                 detail = f"the request body exceeds {limit} bytes"
-                await _send_json(send_wrapper, 413, error_body(record.error, detail))
+                await _send_error(send_wrapper, path, 413, record.error, detail)
                 return
             replayed = False
 
@@ -90,9 +89,7 @@ class GatewayMiddleware:
                 frames,
             )
             if not started:
-                await _send_json(
-                    send_wrapper, 500, error_body("internal", "internal error")
-                )
+                await _send_error(send_wrapper, path, 500, "internal", "internal error")
         finally:
             elapsed = time.perf_counter() - start
             metrics.in_flight.labels(route).dec()
@@ -137,6 +134,11 @@ class GatewayMiddleware:
             if not message.get("more_body", False):
                 break
         return None if too_large else b"".join(chunks)
+
+
+async def _send_error(send: Send, path: str, status: int, kind: str, message: str) -> None:
+    status, body = protocol_error(path, status, kind, message)
+    await _send_json(send, status, body)
 
 
 async def _send_json(send: Send, status: int, body: Dict[str, Any]) -> None:

@@ -1,10 +1,15 @@
 """Error answers: ``ApiError`` (decided by the gateway itself), the mapping of clinfer's
-exceptions to statuses, and the exception handlers. Every error body is
-``{"error": {"kind": kind, "message": message}}`` (the same ``/v1`` error body as
-``examples/axum_server.rs``) and the message never quotes the request's text."""
+exceptions to statuses, and the exception handlers.
+
+Two protocols, one table: under ``/v1`` every error body is
+``{"error": {"kind": kind, "message": message}}`` (the same body as
+``examples/axum_server.rs``) with ``/v1``'s statuses (422 for invalid input); under ``/v2``
+(the Open Inference Protocol) it is ``{"error": message}`` with the protocol's statuses (400
+for invalid input), from clinfer's own table (``exc.http_status`` / ``exc.oip_status``). The
+message never quotes the request's text."""
 
 import math
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import clinfer
-from audit import audit_record
+from .audit import audit_record
 
 
 class ApiError(Exception):
@@ -43,11 +48,19 @@ STATUS_KINDS = {
 }
 
 
-def clinfer_error_status(exc: "clinfer.ClinferError") -> Tuple[int, str, Dict[str, str]]:
-    """Maps a clinfer exception to (status, kind, extra headers): the kind and the ``/v1``
-    status come from clinfer's own table (``exc.kind``, ``exc.http_status``)."""
+def is_oip(path: str) -> bool:
+    """Whether a request path belongs to the Open Inference Protocol (``/v2``)."""
+    return path == "/v2" or path.startswith("/v2/")
+
+
+def clinfer_error_status(
+    exc: "clinfer.ClinferError", oip: bool = False
+) -> Tuple[int, str, Dict[str, str]]:
+    """Maps a clinfer exception to (status, kind, extra headers): the kind and the status
+    (``/v1``'s, or the OIP's when ``oip``) come from clinfer's own table (``exc.kind``,
+    ``exc.http_status``, ``exc.oip_status``)."""
     kind = str(getattr(exc, "kind", "internal"))
-    status = getattr(exc, "http_status", 500)
+    status = getattr(exc, "oip_status" if oip else "http_status", 500)
     if not isinstance(status, int) or not 400 <= status <= 599:
         status = 500
     headers: Dict[str, str] = {}
@@ -72,22 +85,44 @@ def error_body(kind: str, message: str) -> Dict[str, Dict[str, str]]:
     return {"error": {"kind": kind, "message": message}}
 
 
+def protocol_error(path: str, status: int, kind: str, message: str) -> Tuple[int, Any]:
+    """(status, body) of an error for a request to ``path``: the OIP shape and statuses under
+    ``/v2``, the ``/v1`` shape elsewhere."""
+    if is_oip(path):
+        return (400 if status == 422 else status), {"error": message}
+    return status, error_body(kind, message)
+
+
+def respond_error(
+    request: Request,
+    status: int,
+    kind: str,
+    message: str,
+    headers: Optional[Mapping[str, str]] = None,
+) -> JSONResponse:
+    status, body = protocol_error(request.url.path, status, kind, message)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
 def _note_error(request: Request, kind: str) -> None:
     audit_record(request).error = kind
 
 
 async def _on_clinfer_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, clinfer.ClinferError)
-    status, kind, headers = clinfer_error_status(exc)
+    oip = is_oip(request.url.path)
+    status, kind, headers = clinfer_error_status(exc, oip)
     _note_error(request, kind)
     # clinfer's messages hold sizes, limits and indices only, never input text.
+    if oip:
+        return JSONResponse({"error": str(exc)}, status_code=status, headers=headers)
     return error_response(status, kind, str(exc), headers)
 
 
 async def _on_api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     _note_error(request, exc.kind)
-    return error_response(exc.status, exc.kind, exc.detail, exc.headers)
+    return respond_error(request, exc.status, exc.kind, exc.detail, exc.headers)
 
 
 async def _on_http_error(request: Request, exc: Exception) -> Response:
@@ -96,13 +131,16 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
         # FastAPI answers 400 when the body cannot be parsed at all (invalid UTF-8, nesting
         # too deep for json.loads): a body that does not match the schema, like any other (422)
         _note_error(request, "invalid_request")
-        return error_response(
-            422, "invalid_request", "the body is not valid JSON (invalid UTF-8 or nesting too deep)"
+        return respond_error(
+            request,
+            422,
+            "invalid_request",
+            "the body is not valid JSON (invalid UTF-8 or nesting too deep)",
         )
     kind = STATUS_KINDS.get(exc.status_code, "error")
     _note_error(request, kind)
     detail = exc.detail if isinstance(exc.detail, str) else kind
-    return error_response(exc.status_code, kind, detail, exc.headers)
+    return respond_error(request, exc.status_code, kind, detail, exc.headers)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> Response:
@@ -115,7 +153,7 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
         )
         parts.append(f"{loc}: {err.get('msg', 'invalid')}")
     _note_error(request, "invalid_request")
-    return error_response(422, "invalid_request", "; ".join(parts) or "invalid request")
+    return respond_error(request, 422, "invalid_request", "; ".join(parts) or "invalid request")
 
 
 _FIELD_NAMES = frozenset({"body", "text", "texts", "deadline_ms", "priority"})

@@ -1,57 +1,50 @@
 """An HTTP gateway for clinfer: OAuth2 bearer JWT -> PHI de-identification -> dynamic batching
--> DistilBERT, all in one process.
+-> DistilBERT, all in one process, with clinfer's own ``/v1`` API and the Open Inference
+Protocol (``/v2``, Triton's HTTP API) over a versioned model repository.
 
-    CLINFER_JWT_HS256_KEY="$(python -c 'import secrets; print(secrets.token_hex(32))')" \\
-        uvicorn app:app --app-dir python/examples/gateway --host 127.0.0.1 --port 8000
+    clinfer-gateway --model models/clinfer-demo-sst2          # or --model-repository DIR
 
-Configuration comes from environment variables (see ``Settings.from_env`` and README.md).
-Request texts never reach a log: the audit log holds ids, subjects, routes, statuses, PHI counts
-per kind and latencies; error bodies hold a kind and a message that never quotes the input;
-uvicorn's access log is filtered so that it shows known routes without query strings.
+Configuration comes from flags and ``CLINFER_*`` environment variables (``settings.OPTIONS``,
+printed by ``clinfer-gateway --help``). Request texts never reach a log: the audit log holds
+ids, subjects, routes, models, statuses, PHI counts per kind and latencies; error bodies hold
+a kind and a message that never quotes the input; uvicorn's access log is filtered so that it
+shows known routes (``/v2`` paths as templates) without query strings.
 
-``create_app(settings, pipeline_factory=...)`` is the factory (tests pass a fake pipeline);
-the module-level ``app`` is created on first access, from the environment.
+``create_app(settings, pipeline_factory=...)`` is the factory (tests pass fake pipelines).
 
-This module holds the routes and the app factory; the rest lives in sibling modules, imported
-by their plain names (this folder is put on ``sys.path`` below when it is not there already):
-
-- ``settings.py``: ``Settings`` (environment variables) and ``ConfigError``;
+- ``settings.py``: ``Settings``, ``OPTIONS`` (flags and environment variables), ``ConfigError``;
 - ``auth.py``: bearer JWT verification (HS256/RS256) and scopes;
 - ``audit.py``: the audit log, the gateway's logger and the uvicorn access-log filter;
-- ``metrics.py``: the HTTP metrics (prometheus_client) and the ``/metrics`` document;
-- ``errors.py``: ``ApiError``, clinfer's exceptions -> statuses, the exception handlers;
-- ``schemas.py``: request and response bodies;
-- ``state.py``: ``PipelineLike`` (what the gateway needs from clinfer) and ``Gateway`` (state);
-- ``middleware.py``: request id, body size limit (413), HTTP metrics, audit line, last 500.
+- ``metrics.py``: the registry (HTTP, model loads, pipelines by model and version);
+- ``errors.py``: ``ApiError``, clinfer's exceptions -> statuses per protocol, the handlers;
+- ``schemas.py``: ``/v1`` request and response bodies;
+- ``repository.py``: the model repository on disk and ``clinfer.json``;
+- ``models.py``: ``ModelManager`` (background loads, atomic switch, retirement);
+- ``oip.py``: the ``/v2`` routes and tensor (de)serialisation;
+- ``state.py``: ``Gateway`` (shared state);
+- ``middleware.py``: request id, body size limit (413), body timeout (408), metrics, audit;
+- ``serve.py``: the ``clinfer-gateway`` command (uvicorn with a header read timeout).
 """
 
-import sys
-from pathlib import Path
+import asyncio
+import contextlib
+from collections import Counter as CountDict
+from typing import Any, AsyncIterator, Optional, Union
 
-# uvicorn's --app-dir puts this folder on sys.path; loaded any other way (by file path, or
-# `python path/to/app.py`), make the sibling modules importable all the same.
-_HERE = str(Path(__file__).resolve().parent)
-if _HERE not in sys.path:
-    sys.path.insert(0, _HERE)
+from fastapi import APIRouter, Depends, FastAPI, Request, Security
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, SecurityScopes
+from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST
+from starlette.concurrency import run_in_threadpool
 
-import asyncio  # noqa: E402
-import contextlib  # noqa: E402
-import os  # noqa: E402
-from collections import Counter as CountDict  # noqa: E402
-from typing import Any, AsyncIterator, Optional, Union  # noqa: E402
+import clinfer
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Security  # noqa: E402
-from fastapi.responses import JSONResponse, Response  # noqa: E402
-from fastapi.security import HTTPAuthorizationCredentials, SecurityScopes  # noqa: E402
-from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST  # noqa: E402
-from starlette.concurrency import run_in_threadpool  # noqa: E402
-
-import clinfer  # noqa: E402
-from audit import (  # noqa: E402
+from . import oip
+from .audit import (
     KNOWN_ROUTES,
-    AccessLogFilter,
     SCOPE_KEY,
     UNAUDITED_ROUTES,
+    AccessLogFilter,
     AuditRecord,
     audit_log,
     audit_record,
@@ -60,7 +53,7 @@ from audit import (  # noqa: E402
     log,
     route_label,
 )
-from auth import (  # noqa: E402
+from .auth import (
     Principal,
     TokenVerifier,
     bearer_scheme,
@@ -68,7 +61,7 @@ from auth import (  # noqa: E402
     token_scopes,
     verify_bearer,
 )
-from errors import (  # noqa: E402
+from .errors import (
     STATUS_KINDS,
     ApiError,
     add_exception_handlers,
@@ -76,9 +69,20 @@ from errors import (  # noqa: E402
     error_body,
     error_response,
 )
-from metrics import HttpMetrics, openmetrics_document  # noqa: E402
-from middleware import DISCARD_FACTOR, KNOWN_METHODS, GatewayMiddleware  # noqa: E402
-from schemas import (  # noqa: E402
+from .metrics import HttpMetrics
+from .audit import KNOWN_METHODS
+from .middleware import DISCARD_FACTOR, GatewayMiddleware
+from .models import (
+    ClassificationLike,
+    ModelManager,
+    ModelSpec,
+    PipelineFactory,
+    PipelineLike,
+    classify_on,
+    default_pipeline,
+)
+from .repository import ModelConfig, RepositoryError, VersionPolicy
+from .schemas import (
     ClassifyBatchResult,
     ClassifyRequest,
     ClassifyResult,
@@ -90,27 +94,27 @@ from schemas import (  # noqa: E402
     Status,
     error_responses,
 )
-from settings import DEFAULT_MODEL, ConfigError, Settings  # noqa: E402
-from state import (  # noqa: E402
-    ClassificationLike,
-    Gateway,
-    PipelineFactory,
-    PipelineLike,
-    default_pipeline,
-    get_gateway,
-)
+from .settings import OPTIONS, ConfigError, Settings
+from .state import Gateway, get_gateway
 
 # The public names of the gateway, importable from this module as before the split.
 __all__ = [
     # settings
-    "DEFAULT_MODEL",
+    "OPTIONS",
     "ConfigError",
     "Settings",
-    # state
+    # models and repository
     "ClassificationLike",
     "PipelineLike",
     "PipelineFactory",
+    "ModelSpec",
+    "ModelManager",
+    "ModelConfig",
+    "VersionPolicy",
+    "RepositoryError",
     "default_pipeline",
+    "classify_on",
+    # state
     "Gateway",
     "get_gateway",
     # schemas
@@ -150,7 +154,7 @@ __all__ = [
     "KNOWN_METHODS",
     "DISCARD_FACTOR",
     "GatewayMiddleware",
-    # routes and the factory (the lazily created ``app`` is deliberately not listed)
+    # routes and the factory
     "router",
     "classify",
     "deidentify",
@@ -208,23 +212,21 @@ async def classify(
     principal: Principal = Security(authenticate, scopes=["classify"]),
     gw: Gateway = Depends(get_gateway),
 ) -> Union[ClassifyResult, ClassifyBatchResult]:
-    pipe = gw.live_pipeline()
+    gw.live()
     record = audit_record(request)
     deadline = gw.deadline(body.deadline_ms)
-    if body.text is not None:
-        record.texts = 1
-        c = await pipe.classify(body.text, deadline_ms=deadline, priority=body.priority)
-        record.phi_counts = dict(c.phi_counts)
-        return _result(c)
-    texts = body.texts or []
+    texts = [body.text] if body.text is not None else (body.texts or [])
     record.texts = len(texts)
     if len(texts) > gw.settings.max_texts:
         raise ApiError(422, "invalid_request", f"at most {gw.settings.max_texts} texts per request")
-    results = await pipe.classify_many(texts, deadline_ms=deadline, priority=body.priority)
+    sv, results = await classify_on(gw, None, None, texts, deadline, body.priority)
+    record.model, record.version = sv.name, str(sv.version)
     total: "CountDict[str]" = CountDict()
     for c in results:
         total.update(c.phi_counts)
     record.phi_counts = dict(total)
+    if body.text is not None:
+        return _result(results[0])
     return ClassifyBatchResult(results=[_result(c) for c in results])
 
 
@@ -241,12 +243,11 @@ async def deidentify(
     principal: Principal = Security(authenticate, scopes=["deidentify"]),
     gw: Gateway = Depends(get_gateway),
 ) -> DeidentifyResult:
-    if gw.scrubber is None or gw.draining:
-        raise clinfer.ShuttingDown("the gateway is shutting down")
+    scrubber = gw.live_scrubber()
     record = audit_record(request)
     record.texts = 1
     # The scrubber releases the GIL; running it on a worker thread keeps the event loop free.
-    red = await run_in_threadpool(gw.scrubber.redact, body.text)
+    red = await run_in_threadpool(scrubber.redact, body.text)
     record.phi_counts = dict(CountDict(s.kind for s in red.spans))
     return DeidentifyResult(
         text=red.text, spans=[SpanOut(start=s.start, end=s.end, kind=s.kind) for s in red.spans]
@@ -263,10 +264,10 @@ async def healthz() -> Status:
     response_model=Status,
     responses={503: {"model": ErrorBody, "description": "Warming up or draining"}},
     tags=["operations"],
-    summary="Readiness: the model is warm and the gateway is not draining",
+    summary="Readiness: every model has a version serving and the gateway is not draining",
 )
 async def readyz(gw: Gateway = Depends(get_gateway)) -> Response:
-    if gw.pipeline is not None and not gw.draining and gw.pipeline.is_ready():
+    if gw.is_ready():
         return JSONResponse({"status": "ready"})
     return error_response(503, "not_ready", "warming up or draining")
 
@@ -278,8 +279,7 @@ async def readyz(gw: Gateway = Depends(get_gateway)) -> Response:
     summary="clinfer's and the gateway's metrics (OpenMetrics text)",
 )
 async def metrics(gw: Gateway = Depends(get_gateway)) -> Response:
-    clinfer_text = gw.pipeline.metrics() if gw.pipeline is not None else None
-    body = openmetrics_document(clinfer_text, gw.metrics)
+    body = await run_in_threadpool(gw.metrics.render)
     return Response(content=body, media_type=CONTENT_TYPE_LATEST)
 
 
@@ -287,62 +287,83 @@ def create_app(
     settings: Optional[Settings] = None,
     *,
     pipeline_factory: Optional[PipelineFactory] = None,
+    serve_metrics_port: bool = False,
 ) -> FastAPI:
-    """Builds the gateway. ``settings`` default to ``Settings.from_env()``; the pipeline is
-    created at startup and closed (drained) at shutdown."""
+    """Builds the gateway. ``settings`` default to ``Settings.from_env()``. At startup the
+    models load in the background (``/readyz`` answers 503 until every model serves) and the
+    repository is polled every ``repository_poll_s``; at shutdown every version is drained.
+    ``serve_metrics_port``: also expose the metrics on ``settings.metrics_port``."""
     settings = settings if settings is not None else Settings.from_env()
+    if settings.model_dir is None and settings.model_repository is None:
+        raise ConfigError(
+            "give --model DIR (CLINFER_MODEL_DIR) or --model-repository DIR "
+            "(CLINFER_MODEL_REPOSITORY)"
+        )
     gw = Gateway(settings, pipeline_factory or default_pipeline)
     ensure_ops_logging()
     install_access_log_filter()
 
+    async def poll(stop: asyncio.Event) -> None:
+        await asyncio.to_thread(gw.models.reconcile)
+        interval = settings.repository_poll_s
+        if settings.model_repository is None or interval <= 0:
+            return
+        while not stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+            if stop.is_set():
+                return
+            try:
+                await asyncio.to_thread(gw.models.reconcile)
+            except Exception as exc:  # noqa: BLE001 - keep polling; never log file contents
+                log.error("repository scan failed (%s)", type(exc).__name__)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gw.open_audit()
+        stop = asyncio.Event()
+        poller: Optional["asyncio.Task[None]"] = None
+        metrics_server: Any = None
         try:
             gw.scrubber = await asyncio.to_thread(clinfer.Scrubber)
-            gw.pipeline = await asyncio.to_thread(gw.pipeline_factory, settings)
+            if serve_metrics_port and settings.metrics_port:
+                metrics_server = _start_metrics_server(gw, settings)
+            poller = asyncio.ensure_future(poll(stop))
             log.info("gateway started: %r", settings)
             yield
         finally:
             gw.draining = True
-            if gw.pipeline is not None:
-                drained = await asyncio.to_thread(gw.pipeline.close, settings.drain_timeout_s)
-                log.info("gateway stopped: pipeline closed (drained=%s)", drained)
+            stop.set()
+            if poller is not None:
+                with contextlib.suppress(Exception):
+                    await poller
+            drained = await asyncio.to_thread(gw.models.close, settings.drain_timeout_s)
+            log.info("gateway stopped: pipeline closed (drained=%s)", drained)
+            if metrics_server is not None:
+                metrics_server.shutdown()
             gw.close_audit()
 
     app = FastAPI(
         title="clinfer gateway",
         version=clinfer.__version__,
         description="OAuth2 bearer JWT -> PHI de-identification -> dynamic batching -> "
-        "DistilBERT, in one process. Request texts are never logged.",
+        "DistilBERT, in one process: clinfer's /v1 API and the Open Inference Protocol (/v2). "
+        "Request texts are never logged.",
         lifespan=lifespan,
     )
     app.state.gateway = gw
     app.include_router(router)
+    app.include_router(oip.router)
     add_exception_handlers(app)
     app.add_middleware(GatewayMiddleware, gateway=gw)
     return app
 
 
-_app: Optional[FastAPI] = None
+def _start_metrics_server(gw: Gateway, settings: Settings) -> Any:
+    """prometheus_client's HTTP server for the registry, on its own port and thread."""
+    from prometheus_client import start_http_server
 
-
-def __getattr__(name: str) -> Any:
-    """``app`` is created on first access (``uvicorn app:app``), so that importing this module
-    does not need the environment."""
-    global _app
-    if name == "app":
-        if _app is None:
-            _app = create_app()
-        return _app
-    raise AttributeError(name)
-
-
-if __name__ == "__main__":  # pragma: no cover - convenience
-    import uvicorn
-
-    uvicorn.run(
-        create_app(),
-        host=os.environ.get("HOST", "127.0.0.1"),
-        port=int(os.environ.get("PORT", "8000")),
-    )
+    started = start_http_server(settings.metrics_port, addr=settings.host, registry=gw.metrics.registry)
+    server = started[0] if isinstance(started, tuple) else None
+    log.info("metrics on port %d", settings.metrics_port)
+    return server

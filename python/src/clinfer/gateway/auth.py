@@ -10,8 +10,8 @@ from typing import Any, Dict, Mapping, Optional, Set
 import jwt
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
 
-from errors import ApiError
-from settings import ConfigError, Settings
+from .errors import ApiError
+from .settings import ConfigError, Settings
 
 
 @dataclass(frozen=True)
