@@ -17,7 +17,7 @@ fi
 VPY="$VENV/bin/python"
 "$VPY" -m pip install --quiet --upgrade pip
 "$VPY" -m pip install --quiet "maturin>=1.5,<2" pytest mypy fastapi uvicorn httpx PyJWT \
-    prometheus_client cryptography "tritonclient[http]" numpy
+    prometheus_client cryptography "tritonclient[http,grpc]" grpcio numpy
 
 WHEELS="$ROOT/target/wheels-py"
 rm -rf "$WHEELS"

@@ -127,6 +127,7 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "clinfer.gateway"]
             + ["--host", "127.0.0.1", "--port", str(self.port), "--metrics-port", "0"]
+            + ["--grpc-port", "0"]
             + ["--timeout-graceful-shutdown", "60"]
             + self.args,
             stdout=self._log,

@@ -49,6 +49,7 @@ MODEL = "sst2"
 
 
 def headers(scope: str = "classify deidentify admin") -> dict[str, str]:
+    """Fresh headers: tritonclient.http adds its own to the dict it is given (pass a copy)."""
     return {"Authorization": f"Bearer {token(scope)}"}
 
 
@@ -69,6 +70,7 @@ def repo_server(model_dir: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         json.dumps({"version_policy": {"latest": {"num_versions": 1}}, "max_wait_ms": 10})
     )
     metrics_port = free_port()
+    grpc_port = free_port()
     server = Server(
         "oip",
         tmp,
@@ -80,8 +82,11 @@ def repo_server(model_dir: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
             "0.3",
             "--metrics-port",
             str(metrics_port),
+            "--grpc-port",
+            str(grpc_port),
         ],
     )
+    server.grpc_port = grpc_port  # type: ignore[attr-defined]
     server.repo = repo  # type: ignore[attr-defined]
     server.metrics_port = metrics_port  # type: ignore[attr-defined]
     try:
@@ -113,11 +118,11 @@ def test_metadata_health_and_inference_with_tritonclient(repo_server: Server) ->
     c = client(repo_server)
     h = headers()
     assert c.is_server_live() and c.is_server_ready()  # health needs no token
-    meta = c.get_server_metadata(headers=h)
+    meta = c.get_server_metadata(headers=dict(h))
     assert meta["name"] == "clinfer" and "binary_tensor_data" in meta["extensions"]
-    assert c.is_model_ready(MODEL, headers=h) and c.is_model_ready(MODEL, "1", headers=h)
-    assert not c.is_model_ready(MODEL, "9", headers=h)
-    md = c.get_model_metadata(MODEL, headers=h)
+    assert c.is_model_ready(MODEL, headers=dict(h)) and c.is_model_ready(MODEL, "1", headers=dict(h))
+    assert not c.is_model_ready(MODEL, "9", headers=dict(h))
+    md = c.get_model_metadata(MODEL, headers=dict(h))
     assert md["versions"] == ["1"]
     assert md["inputs"] == [{"name": "TEXT", "datatype": "BYTES", "shape": [-1]}]
     assert [(o["name"], o["datatype"], o["shape"]) for o in md["outputs"]] == [
@@ -125,11 +130,11 @@ def test_metadata_health_and_inference_with_tritonclient(repo_server: Server) ->
         ("SCORE", "FP32", [-1]),
         ("LOGITS", "FP32", [-1, 2]),
     ]
-    assert c.get_model_config(MODEL, headers=h)["max_batch_size"] == 16
+    assert c.get_model_config(MODEL, headers=dict(h))["max_batch_size"] == 16
 
     expected = v1_labels(repo_server, SENTENCES)
     # tritonclient's defaults: binary input, no outputs named -> every output binary
-    res = c.infer(MODEL, [text_input(SENTENCES)], headers=h)
+    res = c.infer(MODEL, [text_input(SENTENCES)], headers=dict(h))
     assert [x.decode() for x in res.as_numpy("LABEL")] == expected
     logits = res.as_numpy("LOGITS")
     assert logits.shape == (len(SENTENCES), 2) and logits.dtype == np.float32
@@ -144,19 +149,19 @@ def test_metadata_health_and_inference_with_tritonclient(repo_server: Server) ->
         model_version="1",
         outputs=[httpclient.InferRequestedOutput("LABEL", binary_data=False)],
         request_id="req-7",
-        headers=h,
+        headers=dict(h),
     )
     body = res.get_response()
     assert body["id"] == "req-7" and [o["name"] for o in body["outputs"]] == ["LABEL"]
     assert body["outputs"][0]["data"] == expected
     # the de-identifier is a model too
-    res = c.infer("deidentify", [text_input([NOTE, "no phi here"])], headers=h)
+    res = c.infer("deidentify", [text_input([NOTE, "no phi here"])], headers=dict(h))
     redacted = [x.decode() for x in res.as_numpy("REDACTED")]
     counts = [json.loads(x) for x in res.as_numpy("PHI_COUNTS")]
     for canary in CANARIES:
         assert canary not in redacted[0]
     assert counts[0].get("PHONE") == 1 and counts[1] == {}
-    index = c.get_model_repository_index(headers=h)
+    index = c.get_model_repository_index(headers=dict(h))
     assert {(m["name"], m["version"], m["state"]) for m in index} >= {
         ("deidentify", "1", "READY"),
         (MODEL, "1", "READY"),
@@ -333,11 +338,11 @@ def test_rollout_under_load(repo_server: Server, model_dir: str) -> None:
     assert set(versions[:first2]) == {"1"} and set(versions[first2 + 8 :]) == {"2"}
     h = headers()
     c = client(repo_server)
-    assert c.is_model_ready(MODEL, "2", headers=h)
-    assert not c.is_model_ready(MODEL, "3", headers=h)
-    assert not c.is_model_ready(MODEL, "1", headers=h)  # retired by the policy (latest 1)
+    assert c.is_model_ready(MODEL, "2", headers=dict(h))
+    assert not c.is_model_ready(MODEL, "3", headers=dict(h))
+    assert not c.is_model_ready(MODEL, "1", headers=dict(h))  # retired by the policy (latest 1)
     assert c.is_server_ready()
-    index = {(m["name"], m["version"]): m for m in c.get_model_repository_index(headers=h)}
+    index = {(m["name"], m["version"]): m for m in c.get_model_repository_index(headers=dict(h))}
     assert index[(MODEL, "2")]["state"] == "READY"
     assert index[(MODEL, "3")]["state"] == "UNAVAILABLE"
     # metrics: each family once, labelled by model and version; on the metrics port too
@@ -351,6 +356,47 @@ def test_rollout_under_load(repo_server: Server, model_dir: str) -> None:
     assert "version 3 failed to load" in out
     for canary in CANARIES:
         assert canary not in out
+
+
+def test_grpc_with_tritonclient(repo_server: Server) -> None:
+    grpcclient = pytest.importorskip("tritonclient.grpc")
+    port = repo_server.grpc_port  # type: ignore[attr-defined]
+    c = grpcclient.InferenceServerClient(url=f"127.0.0.1:{port}")
+    h = {"authorization": headers()["Authorization"]}  # gRPC metadata keys are lower case
+    assert c.is_server_live() and c.is_server_ready()
+    assert c.get_server_metadata(headers=dict(h)).name == "clinfer"
+    assert c.is_model_ready(MODEL, headers=dict(h))
+    md = c.get_model_metadata(MODEL, headers=dict(h))
+    assert [o.name for o in md.outputs] == ["LABEL", "SCORE", "LOGITS"]
+    inp = grpcclient.InferInput("TEXT", [len(SENTENCES)], "BYTES")
+    inp.set_data_from_numpy(np.array([t.encode() for t in SENTENCES], dtype=object))
+    res = c.infer(MODEL, [inp], headers=dict(h), request_id="g-1")
+    assert [x.decode() for x in res.as_numpy("LABEL")] == v1_labels(repo_server, SENTENCES)
+    assert res.as_numpy("LOGITS").shape == (len(SENTENCES), 2)
+    assert res.get_response().id == "g-1"
+    only = c.infer(
+        MODEL, [inp], outputs=[grpcclient.InferRequestedOutput("SCORE")], headers=dict(h)
+    )
+    assert [o.name for o in only.get_response().outputs] == ["SCORE"]
+    d = grpcclient.InferInput("TEXT", [1], "BYTES")
+    d.set_data_from_numpy(np.array([NOTE.encode()], dtype=object))
+    red = c.infer("deidentify", [d], headers=dict(h)).as_numpy("REDACTED")[0].decode()
+    for canary in CANARIES:
+        assert canary not in red
+    for call, code in [
+        (lambda: c.infer("nope", [inp], headers=dict(h)), "StatusCode.NOT_FOUND"),
+        (lambda: c.infer(MODEL, [inp]), "StatusCode.UNAUTHENTICATED"),
+        (lambda: c.infer(MODEL, [inp], headers={"authorization": headers("deidentify")["Authorization"]}), "StatusCode.PERMISSION_DENIED"),
+    ]:
+        with pytest.raises(InferenceServerException) as err:
+            call()
+        assert err.value.status() == code, (err.value.status(), err.value.message())
+    bad = grpcclient.InferInput("TEXT", [1], "FP32")
+    bad.set_data_from_numpy(np.array([1.0], dtype=np.float32))
+    with pytest.raises(InferenceServerException) as err:
+        c.infer(MODEL, [bad], headers=dict(h))
+    assert err.value.status() == "StatusCode.INVALID_ARGUMENT"
+    c.close()
 
 
 def test_cli_help_and_bad_settings(tmp_path: Path) -> None:

@@ -287,12 +287,13 @@ def create_app(
     settings: Optional[Settings] = None,
     *,
     pipeline_factory: Optional[PipelineFactory] = None,
-    serve_metrics_port: bool = False,
+    serve_extra_ports: bool = False,
 ) -> FastAPI:
     """Builds the gateway. ``settings`` default to ``Settings.from_env()``. At startup the
     models load in the background (``/readyz`` answers 503 until every model serves) and the
     repository is polled every ``repository_poll_s``; at shutdown every version is drained.
-    ``serve_metrics_port``: also expose the metrics on ``settings.metrics_port``."""
+    ``serve_extra_ports``: also expose the metrics on ``settings.metrics_port`` and gRPC on
+    ``settings.grpc_port`` (what ``clinfer-gateway`` does; tests in process leave them off)."""
     settings = settings if settings is not None else Settings.from_env()
     if settings.model_dir is None and settings.model_repository is None:
         raise ConfigError(
@@ -324,16 +325,21 @@ def create_app(
         stop = asyncio.Event()
         poller: Optional["asyncio.Task[None]"] = None
         metrics_server: Any = None
+        grpc_server: Any = None
         try:
             gw.scrubber = await asyncio.to_thread(clinfer.Scrubber)
-            if serve_metrics_port and settings.metrics_port:
+            if serve_extra_ports and settings.metrics_port:
                 metrics_server = _start_metrics_server(gw, settings)
+            if serve_extra_ports and settings.grpc_port:
+                grpc_server = await _start_grpc(gw, settings)
             poller = asyncio.ensure_future(poll(stop))
             log.info("gateway started: %r", settings)
             yield
         finally:
             gw.draining = True
             stop.set()
+            if grpc_server is not None:
+                await grpc_server.stop(settings.drain_timeout_s)
             if poller is not None:
                 with contextlib.suppress(Exception):
                     await poller
@@ -357,6 +363,19 @@ def create_app(
     add_exception_handlers(app)
     app.add_middleware(GatewayMiddleware, gateway=gw)
     return app
+
+
+async def _start_grpc(gw: Gateway, settings: Settings) -> Any:
+    """The gRPC server, when grpcio and tritonclient[grpc] are installed."""
+    try:
+        from . import grpc_server
+    except ImportError:
+        log.warning(
+            "gRPC is off: install grpcio and tritonclient[grpc] (pip install "
+            "'clinfer[gateway,grpc]'), or set --grpc-port 0 to silence this"
+        )
+        return None
+    return await grpc_server.start(gw, settings.host, settings.grpc_port)
 
 
 def _start_metrics_server(gw: Gateway, settings: Settings) -> Any:

@@ -96,7 +96,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         settings = Settings.from_env(overrides=overrides)
         from .app import create_app
 
-        app = create_app(settings, serve_metrics_port=True)
+        app = create_app(settings, serve_extra_ports=True)
     except ConfigError as e:
         print(f"clinfer-gateway: {e}", file=sys.stderr)
         return 2

@@ -35,6 +35,8 @@ OPTIONS: List[Option] = [
     Option("port", "CLINFER_PORT", "--port", "int", "HTTP port: /v1, /v2, probes (8000)"),
     Option("metrics_port", "CLINFER_METRICS_PORT", "--metrics-port", "int",
            "metrics also on this port, as Triton's 8002 (0: only on --port) (8002)"),
+    Option("grpc_port", "CLINFER_GRPC_PORT", "--grpc-port", "int",
+           "gRPC (Triton's GRPCInferenceService) on this port, as Triton's 8001 (0: off) (8001)"),
     Option("repository_poll_s", "CLINFER_REPOSITORY_POLL_S", "--repository-poll-s", "float",
            "seconds between repository scans (0: scan at start only) (5)"),
     Option("jwt_hs256_key", "CLINFER_JWT_HS256_KEY", None, "secret",
@@ -90,6 +92,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     metrics_port: int = 8002
+    grpc_port: int = 8001
     repository_poll_s: float = 5.0
     device: str = "cpu"
     max_batch_size: int = 32
@@ -123,6 +126,7 @@ class Settings:
             ("CLINFER_MAX_TEXTS", self.max_texts, 1, 100_000),
             ("CLINFER_PORT", self.port, 0, 65535),
             ("CLINFER_METRICS_PORT", self.metrics_port, 0, 65535),
+            ("CLINFER_GRPC_PORT", self.grpc_port, 0, 65535),
         )
         for name, value, low, high in ints:
             if isinstance(value, bool) or not isinstance(value, int):
