@@ -9,7 +9,7 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import pytest
 
@@ -90,6 +90,17 @@ def test_classify_blocking_inside_a_callback_raises_instead_of_deadlocking(
         assert pipe.classify_blocking(SENTENCE).label
     finally:
         pipe.close()
+
+
+@pytest.fixture(autouse=True)
+def _sigint_raises() -> "Iterator[None]":
+    """Ctrl-C raises KeyboardInterrupt even when this process inherited SIGINT as ignored (a
+    background job of a non-interactive shell does): interrupt_main() is a no-op then."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def test_ctrl_c_interrupts_a_blocking_wait(model_dir: str) -> None:
