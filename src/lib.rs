@@ -28,10 +28,12 @@ pub use clinfer_core as core;
 pub use clinfer_phi as phi;
 
 pub mod backend;
+pub mod drift;
 pub mod error;
 pub mod pipeline;
 
 pub use backend::ClassifierBackend;
+pub use drift::{DriftConfig, DriftMonitor, DriftReference, DriftReport, DriftSignal, DriftState};
 pub use error::{Error, ErrorKind, Protocol, Result};
 pub use pipeline::{
     Classification, ClassifyOptions, Pipeline, PipelineBuilder, Timings, DEFAULT_MAX_INPUT_BYTES,

@@ -210,7 +210,45 @@ impl Model {
         Ok(logits.to_vec2::<f32>()?)
     }
 
+    /// [`Model::logits`] that also returns each row's pooled `[CLS]` representation (what
+    /// the classification layer sees: `pre_classifier` → ReLU, `dim` floats), as
+    /// `(logits, pooled)` per row, in order. Costs one extra device-to-host copy of
+    /// `rows × dim` floats.
+    ///
+    /// # Errors
+    /// As [`Model::logits`].
+    pub fn logits_and_pooled(&self, rows: &[&[u32]]) -> Result<Vec<(Vec<f32>, Vec<f32>)>> {
+        let seq = self.validate(rows)?;
+        let padded = rows.iter().any(|r| r.len() < seq);
+        let packed = match self.layout {
+            BatchLayout::Packed => true,
+            BatchLayout::Padded => false,
+            BatchLayout::Auto => padded && self.network.device().is_cpu(),
+        };
+        let (logits, pooled) = if packed {
+            self.network.forward_packed_with_pooled(rows)?
+        } else {
+            let (ids, mask) = self.padded_inputs(rows, seq, padded)?;
+            self.network.forward_with_pooled(&ids, mask.as_ref())?
+        };
+        Ok(logits
+            .to_vec2::<f32>()?
+            .into_iter()
+            .zip(pooled.to_vec2::<f32>()?)
+            .collect())
+    }
+
     fn padded_forward(&self, rows: &[&[u32]], seq: usize, padded: bool) -> Result<Tensor> {
+        let (ids, mask) = self.padded_inputs(rows, seq, padded)?;
+        self.network.forward(&ids, mask.as_ref())
+    }
+
+    fn padded_inputs(
+        &self,
+        rows: &[&[u32]],
+        seq: usize,
+        padded: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
         let batch = rows.len();
         let device = self.network.device();
         let mut ids = Vec::with_capacity(batch * seq);
@@ -232,7 +270,7 @@ impl Model {
         } else {
             None
         };
-        self.network.forward(&ids, mask.as_ref())
+        Ok((ids, mask))
     }
 
     fn validate(&self, rows: &[&[u32]]) -> Result<usize> {
@@ -529,6 +567,28 @@ impl Classifier {
             .logits(&rows)?
             .into_iter()
             .map(|l| self.model.prediction(l))
+            .collect())
+    }
+
+    /// [`Classifier::predict_encoded`] that also returns each input's pooled `[CLS]`
+    /// representation (see [`Model::logits_and_pooled`]), for drift monitoring or
+    /// similarity.
+    ///
+    /// # Errors
+    /// As [`Classifier::predict_encoded`].
+    pub fn predict_encoded_with_pooled(
+        &self,
+        batch: &[&Encoding],
+    ) -> Result<Vec<(Prediction, Vec<f32>)>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<&[u32]> = batch.iter().map(|e| e.ids()).collect();
+        Ok(self
+            .model
+            .logits_and_pooled(&rows)?
+            .into_iter()
+            .map(|(l, p)| (self.model.prediction(l), p))
             .collect())
     }
 

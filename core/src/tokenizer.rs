@@ -106,6 +106,8 @@ pub struct Tokenizer {
     max_input_bytes: usize,
     /// The pre-tokenizer is BERT's, which splits before every punctuation character.
     punct_splits: bool,
+    /// The id of the unknown-word token (`[UNK]`, `<unk>`), if the vocabulary has one.
+    unk_id: Option<u32>,
 }
 
 impl Tokenizer {
@@ -162,12 +164,14 @@ impl Tokenizer {
             inner.get_pre_tokenizer(),
             Some(tokenizers::PreTokenizerWrapper::BertPreTokenizer(_))
         );
+        let unk_id = ["[UNK]", "<unk>"].iter().find_map(|t| inner.token_to_id(t));
         Ok(Self {
             inner,
             max_length,
             truncation,
             max_input_bytes: DEFAULT_MAX_INPUT_BYTES,
             punct_splits,
+            unk_id,
         })
     }
 
@@ -194,6 +198,13 @@ impl Tokenizer {
     #[must_use]
     pub fn truncation(&self) -> Truncation {
         self.truncation
+    }
+
+    /// The id of the unknown-word token (`[UNK]` or `<unk>`), if the vocabulary has one:
+    /// the share of such tokens in an input tells how much of it the vocabulary missed.
+    #[must_use]
+    pub fn unk_id(&self) -> Option<u32> {
+        self.unk_id
     }
 
     /// Vocabulary size including added tokens.

@@ -220,3 +220,22 @@ fn single_label_scores_are_a_softmax() {
         assert!(p.scores.iter().all(|&s| s <= p.score));
     }
 }
+
+#[test]
+fn logits_and_pooled_give_the_same_logits_and_a_relu_pooled_vector() {
+    for case in fixture_cases() {
+        let reference = Reference::load(&case);
+        let model = Model::from_dir(&case, &Device::Cpu, DType::F32).unwrap();
+        let rows = reference.rows();
+        let both = model.logits_and_pooled(&as_slices(&rows)).unwrap();
+        let logits: Vec<Vec<f32>> = both.iter().map(|(l, _)| l.clone()).collect();
+        let diff = max_abs_diff(&logits, &reference.logits);
+        assert!(diff <= F32_TOLERANCE, "{}: {diff}", case.display());
+        let dim = model.config().dim;
+        for (_, pooled) in &both {
+            assert_eq!(pooled.len(), dim, "{}", case.display());
+            assert!(pooled.iter().all(|x| x.is_finite() && *x >= 0.0));
+        }
+        assert!(both.iter().any(|(_, p)| p.iter().any(|x| *x > 0.0)));
+    }
+}

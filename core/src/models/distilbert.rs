@@ -618,11 +618,42 @@ impl DistilBertForSequenceClassification {
         self.head(&cls)
     }
 
+    /// [`Self::forward_packed`] that also returns the pooled `[CLS]` representation the
+    /// classification layer sees (`pre_classifier` → ReLU), `(rows, dim)` in f32: the
+    /// model's sentence embedding, at the cost of one copy of `rows × dim` floats.
+    ///
+    /// # Errors
+    /// As [`Self::forward_packed`].
+    pub fn forward_packed_with_pooled(&self, rows: &[&[u32]]) -> Result<(Tensor, Tensor)> {
+        let cls = self.distilbert.forward_packed_cls(rows, &self.device)?;
+        self.head_with_pooled(&cls)
+    }
+
+    /// [`Self::forward`] that also returns the pooled `[CLS]` representation, `(batch, dim)`
+    /// in f32 (see [`Self::forward_packed_with_pooled`]).
+    ///
+    /// # Errors
+    /// As [`Self::forward`].
+    pub fn forward_with_pooled(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: Option<&Tensor>,
+    ) -> Result<(Tensor, Tensor)> {
+        let cls = self.distilbert.forward_cls(input_ids, attention_mask)?;
+        self.head_with_pooled(&cls)
+    }
+
     /// `pre_classifier` → ReLU → `classifier` on `(rows, dim)` `[CLS]` states.
     fn head(&self, cls: &Tensor) -> Result<Tensor> {
         let pooled = self.pre_classifier.forward(cls)?.relu()?;
         let logits = self.classifier.forward(&pooled)?;
         Ok(logits.to_dtype(DType::F32)?)
+    }
+
+    fn head_with_pooled(&self, cls: &Tensor) -> Result<(Tensor, Tensor)> {
+        let pooled = self.pre_classifier.forward(cls)?.relu()?;
+        let logits = self.classifier.forward(&pooled)?;
+        Ok((logits.to_dtype(DType::F32)?, pooled.to_dtype(DType::F32)?))
     }
 
     /// The device the weights live on.
