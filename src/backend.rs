@@ -11,13 +11,36 @@ use clinfer_core::{Classifier, Encoding, Prediction};
 #[derive(Debug, Clone)]
 pub struct ClassifierBackend {
     classifier: Arc<Classifier>,
+    pooled: bool,
+}
+
+/// What the backend gives back for one input.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Scored {
+    /// The prediction.
+    pub prediction: Prediction,
+    /// The pooled `[CLS]` vector (the classification head's input), when the backend was
+    /// asked for it with [`ClassifierBackend::with_pooled`].
+    pub pooled: Option<Vec<f32>>,
 }
 
 impl ClassifierBackend {
     /// Wraps a shared classifier.
     #[must_use]
     pub fn new(classifier: Arc<Classifier>) -> Self {
-        Self { classifier }
+        Self {
+            classifier,
+            pooled: false,
+        }
+    }
+
+    /// Whether each output also carries the pooled `[CLS]` vector (default: no). It costs a
+    /// copy of `dim` floats per input, no extra computation.
+    #[must_use]
+    pub fn with_pooled(mut self, on: bool) -> Self {
+        self.pooled = on;
+        self
     }
 
     /// The wrapped classifier.
@@ -29,7 +52,7 @@ impl ClassifierBackend {
 
 impl Backend for ClassifierBackend {
     type Input = Encoding;
-    type Output = Prediction;
+    type Output = Scored;
     type Error = clinfer_core::Error;
 
     fn cost(&self, input: &Encoding) -> usize {
@@ -41,14 +64,34 @@ impl Backend for ClassifierBackend {
         self.classifier.model().pads_batches()
     }
 
-    fn run(&self, _worker: usize, inputs: &[Encoding]) -> Result<Vec<Prediction>, Self::Error> {
+    fn run(&self, _worker: usize, inputs: &[Encoding]) -> Result<Vec<Scored>, Self::Error> {
         let rows: Vec<&Encoding> = inputs.iter().collect();
-        self.classifier.predict_encoded(&rows)
+        if self.pooled {
+            Ok(self
+                .classifier
+                .predict_encoded_with_pooled(&rows)?
+                .into_iter()
+                .map(|(prediction, pooled)| Scored {
+                    prediction,
+                    pooled: Some(pooled),
+                })
+                .collect())
+        } else {
+            Ok(self
+                .classifier
+                .predict_encoded(&rows)?
+                .into_iter()
+                .map(|prediction| Scored {
+                    prediction,
+                    pooled: None,
+                })
+                .collect())
+        }
     }
 
     fn warm_up(&self) -> Result<(), Self::Error> {
         let tokenizer = self.classifier.tokenizer();
         let encoding = tokenizer.encode("ok")?;
-        self.classifier.predict_encoded(&[&encoding]).map(drop)
+        self.run(0, &[encoding]).map(drop)
     }
 }

@@ -1,9 +1,10 @@
 //! Drift monitoring: does recent traffic still look like the traffic the model was validated
 //! on?
 //!
-//! A [`DriftMonitor`] is fed one [`Observation`] per successful classification (wiring it
-//! into every [`Pipeline`](crate::Pipeline), on by default, is the next step; today a host
-//! feeds it from [`Classification`](crate::Classification)s). Each observation adds (the predicted
+//! Every [`Pipeline`](crate::Pipeline) runs a [`DriftMonitor`] unless it is built with
+//! [`DriftConfig::disabled`] ([`PipelineBuilder::drift`](crate::PipelineBuilder::drift)); it
+//! is fed one [`Observation`] per successful classification, after scrubbing, and read with
+//! [`Pipeline::drift`](crate::Pipeline::drift). Each observation adds (the predicted
 //! label, the top score, the token count, whether the input was truncated, the number of
 //! unknown-word tokens, which PHI kinds the scrubber found, and the pooled `[CLS]` vector) to
 //! fixed-size sketches: counts and histograms, never text. Two sketches are compared:
@@ -1120,6 +1121,18 @@ impl DriftMonitor {
     #[must_use]
     pub fn memory_bytes(&self) -> usize {
         self.memory
+    }
+
+    /// Requests frozen into the reference when none was given ([`DriftConfig::reference_size`]).
+    #[must_use]
+    pub fn reference_size(&self) -> usize {
+        self.config.reference_size
+    }
+
+    /// Requests in the sliding window ([`DriftConfig::window`]).
+    #[must_use]
+    pub fn window(&self) -> usize {
+        self.config.window
     }
 
     /// Adds one request. Constant time, no allocation.

@@ -32,7 +32,7 @@ pub mod drift;
 pub mod error;
 pub mod pipeline;
 
-pub use backend::ClassifierBackend;
+pub use backend::{ClassifierBackend, Scored};
 pub use drift::{DriftConfig, DriftMonitor, DriftReference, DriftReport, DriftSignal, DriftState};
 pub use error::{Error, ErrorKind, Protocol, Result};
 pub use pipeline::{

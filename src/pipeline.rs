@@ -1,7 +1,7 @@
 //! The [`Pipeline`]: optional PHI scrub → tokenize → dynamic batcher → classifier.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,10 @@ use clinfer_core::{Classifier, DTypeSpec, DeviceSpec, Encoding, Prediction, Trun
 use clinfer_phi::{Operators, Scrubber};
 use serde::Serialize;
 
-use crate::backend::ClassifierBackend;
+use crate::backend::{ClassifierBackend, Scored};
+use crate::drift::{
+    phi_bit, DriftConfig, DriftMonitor, DriftReference, DriftReport, ModelShape, Observation,
+};
 use crate::error::{Error, Result};
 
 /// Default largest accepted input, in bytes (checked before scrubbing and tokenizing).
@@ -147,6 +150,8 @@ struct Inner {
     metrics: PipelineMetrics,
     name: Option<String>,
     version: Option<String>,
+    drift: Option<DriftMonitor>,
+    unk_id: Option<u32>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -155,6 +160,7 @@ impl std::fmt::Debug for Pipeline {
             .field("scrub", &self.inner.scrub.is_some())
             .field("max_input_bytes", &self.inner.max_input_bytes)
             .field("batcher", &self.inner.batcher.config())
+            .field("drift", &self.inner.drift)
             .finish_non_exhaustive()
     }
 }
@@ -168,6 +174,10 @@ struct Prepared {
     tokenize: Duration,
     tokens: usize,
     truncated: bool,
+    /// `[UNK]` tokens in the encoding (for the drift monitor).
+    unk_tokens: usize,
+    /// PHI kinds found, one bit each (see [`phi_bit`]).
+    phi_kinds: u32,
 }
 
 impl Pipeline {
@@ -362,8 +372,8 @@ impl Pipeline {
             )));
         }
         let t = Instant::now();
-        let (redacted, phi_counts) = match &self.inner.scrub {
-            None => (None, BTreeMap::new()),
+        let (redacted, phi_counts, phi_kinds) = match &self.inner.scrub {
+            None => (None, BTreeMap::new(), 0),
             Some((scrubber, operators)) => {
                 let out = scrubber.redact(text, operators)?;
                 let counts: BTreeMap<String, usize> = out
@@ -372,7 +382,13 @@ impl Pipeline {
                     .iter()
                     .map(|(k, n)| (k.as_str().to_owned(), *n))
                     .collect();
-                (Some(out.text), counts)
+                let kinds = out
+                    .audit
+                    .counts
+                    .iter()
+                    .filter(|(_, n)| **n > 0)
+                    .fold(0u32, |bits, (k, _)| bits | phi_bit(*k));
+                (Some(out.text), counts, kinds)
             }
         };
         let scrub = t.elapsed();
@@ -392,6 +408,10 @@ impl Pipeline {
                 other => other,
             })?;
         let tokenize = t.elapsed();
+        let unk_tokens = match (self.inner.unk_id, &self.inner.drift) {
+            (Some(unk), Some(_)) => encoding.ids().iter().filter(|id| **id == unk).count(),
+            _ => 0,
+        };
         let prepared = Prepared {
             redacted,
             phi_counts,
@@ -399,6 +419,8 @@ impl Pipeline {
             tokenize,
             tokens: encoding.len(),
             truncated: encoding.was_truncated(),
+            unk_tokens,
+            phi_kinds,
         };
         Ok((encoding, prepared))
     }
@@ -419,10 +441,11 @@ impl Pipeline {
     fn finish(
         &self,
         prepared: Prepared,
-        response: clinfer_batcher::Result<Response<Prediction>>,
+        response: clinfer_batcher::Result<Response<Scored>>,
         start: Instant,
     ) -> Result<Classification> {
         let response = response?;
+        let Scored { prediction, pooled } = response.output;
         let Prediction {
             label,
             label_id,
@@ -430,8 +453,19 @@ impl Pipeline {
             scores,
             logits,
             ..
-        } = response.output;
+        } = prediction;
         self.inner.metrics.record_phi(&prepared.phi_counts);
+        if let Some(monitor) = &self.inner.drift {
+            monitor.observe(&Observation {
+                label_id,
+                score,
+                tokens: prepared.tokens,
+                truncated: prepared.truncated,
+                unk_tokens: prepared.unk_tokens,
+                phi_kinds: prepared.phi_kinds,
+                embedding: pooled.as_deref(),
+            });
+        }
         let total = start.elapsed();
         self.inner
             .metrics
@@ -500,6 +534,114 @@ impl Pipeline {
     #[must_use]
     pub fn classifier(&self) -> &Arc<Classifier> {
         &self.inner.classifier
+    }
+
+    /// The drift report: every signal evaluated now against the reference (see
+    /// [`crate::drift`]); `None` when drift monitoring is off.
+    #[must_use]
+    pub fn drift(&self) -> Option<DriftReport> {
+        self.inner.drift.as_ref().map(DriftMonitor::report)
+    }
+
+    /// The drift monitor, when on (to read its signals, or to replace its reference).
+    #[must_use]
+    pub fn drift_monitor(&self) -> Option<&DriftMonitor> {
+        self.inner.drift.as_ref()
+    }
+
+    /// The drift reference as a snapshot: `None` when monitoring is off or while the
+    /// reference is still being frozen from the first requests.
+    #[must_use]
+    pub fn drift_reference(&self) -> Option<DriftReference> {
+        self.inner.drift.as_ref().and_then(DriftMonitor::reference)
+    }
+
+    /// Saves the drift reference as JSON (written to a temporary file beside `path`, then
+    /// renamed), so that a deployment can ship it with the model
+    /// ([`DriftConfig::reference`], `drift_reference.json` in a gateway's version directory).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when monitoring is off or the reference is not complete yet;
+    /// [`Error::InvalidInput`] when the file cannot be written.
+    pub fn save_drift_reference(&self, path: impl AsRef<Path>) -> Result<()> {
+        let Some(monitor) = &self.inner.drift else {
+            return Err(Error::Config("drift monitoring is off".into()));
+        };
+        let Some(reference) = monitor.reference() else {
+            let r = monitor.report();
+            return Err(Error::Config(format!(
+                "the drift reference is not complete yet ({} of {} requests)",
+                r.reference_requests,
+                monitor.reference_size()
+            )));
+        };
+        reference.save(path).map_err(Error::invalid_input)
+    }
+
+    /// Replaces the drift reference with a saved snapshot (the window starts empty).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when monitoring is off or the snapshot does not fit the model.
+    pub fn set_drift_reference(&self, reference: &DriftReference) -> Result<()> {
+        let Some(monitor) = &self.inner.drift else {
+            return Err(Error::Config("drift monitoring is off".into()));
+        };
+        monitor.set_reference(reference).map_err(Error::Config)
+    }
+
+    /// Builds the drift reference from a sample of texts the caller supplies (for example
+    /// the validation set), scrubbed and classified as requests are but without the batcher
+    /// and without counting them as traffic, and installs it. Returns the number of texts.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when monitoring is off; [`Error::InvalidInput`] (with the text's
+    /// index) for an unusable text or an empty sample; [`Error::Internal`] when the model
+    /// fails. The reference is unchanged on error.
+    pub fn fit_drift_reference(&self, texts: &[&str]) -> Result<usize> {
+        let Some(monitor) = &self.inner.drift else {
+            return Err(Error::Config("drift monitoring is off".into()));
+        };
+        if texts.is_empty() {
+            return Err(Error::invalid_input("the drift reference sample is empty"));
+        }
+        let chunk = self.inner.batcher.config().max_batch_size.max(1);
+        let mut observed: Vec<(Prepared, Prediction, Vec<f32>)> = Vec::with_capacity(texts.len());
+        for (c, group) in texts.chunks(chunk).enumerate() {
+            let mut encodings = Vec::with_capacity(group.len());
+            let mut prepared = Vec::with_capacity(group.len());
+            for (i, text) in group.iter().enumerate() {
+                let (e, p) = self.prepare(text).map_err(|e| at_index(e, c * chunk + i))?;
+                encodings.push(e);
+                prepared.push(p);
+            }
+            let rows: Vec<&Encoding> = encodings.iter().collect();
+            let outputs = self
+                .inner
+                .classifier
+                .predict_encoded_with_pooled(&rows)
+                .map_err(Error::from)?;
+            observed.extend(
+                prepared
+                    .into_iter()
+                    .zip(outputs)
+                    .map(|(p, (prediction, pooled))| (p, prediction, pooled)),
+            );
+        }
+        let reference = monitor
+            .reference_from(observed.iter().map(|(p, prediction, pooled)| Observation {
+                label_id: prediction.label_id,
+                score: prediction.score,
+                tokens: p.tokens,
+                truncated: p.truncated,
+                unk_tokens: p.unk_tokens,
+                phi_kinds: p.phi_kinds,
+                embedding: Some(pooled),
+            }))
+            .ok_or_else(|| Error::invalid_input("the drift reference sample is empty"))?;
+        monitor
+            .set_sample_reference(&reference)
+            .map_err(Error::Config)?;
+        Ok(observed.len())
     }
 
     /// Stops admission ([`Error::ShuttingDown`]), serves what is queued for up to `drain`,
@@ -623,6 +765,7 @@ pub struct PipelineBuilder {
     runtime: Option<tokio::runtime::Handle>,
     name: Option<String>,
     version: Option<String>,
+    drift: DriftConfig,
 }
 
 impl Default for PipelineBuilder {
@@ -646,6 +789,7 @@ impl Default for PipelineBuilder {
             runtime: None,
             name: None,
             version: None,
+            drift: DriftConfig::default(),
         }
     }
 }
@@ -789,6 +933,14 @@ impl PipelineBuilder {
         self
     }
 
+    /// The drift monitor's settings (default: on, reference frozen from the first 1,000
+    /// requests, window of 1,000 requests; see [`crate::drift`]);
+    /// [`DriftConfig::disabled`] turns it off.
+    pub fn drift(mut self, config: DriftConfig) -> Self {
+        self.drift = config;
+        self
+    }
+
     /// Validates the settings, loads the model (unless one was given) and the de-identifier,
     /// and starts the batcher. The model warms up in the background: see
     /// [`Pipeline::is_ready`] and [`Pipeline::wait_ready`].
@@ -892,8 +1044,31 @@ impl PipelineBuilder {
         if let Some(version) = &self.version {
             batcher = batcher.metrics_label("version", version.clone());
         }
-        let batcher = batcher.build(ClassifierBackend::new(Arc::clone(&classifier)))?;
+        let drift_on = self.drift.is_enabled();
+        let shape = ModelShape {
+            labels: classifier.labels().to_vec(),
+            max_length,
+            embedding_dim: classifier.model().config().dim,
+            scrubbed: scrub.is_some(),
+        };
+        // checked before the batcher starts, so that a bad setting starts nothing
+        if drift_on {
+            DriftMonitor::new(self.drift.clone(), shape.clone(), None).map_err(Error::Config)?;
+        }
+        let backend = ClassifierBackend::new(Arc::clone(&classifier)).with_pooled(drift_on);
+        let batcher = batcher.build(backend)?;
         let metrics = batcher.register_metrics_unprefixed(PipelineMetrics::new);
+        let drift = if drift_on {
+            let config = self.drift;
+            Some(
+                batcher
+                    .register_metrics_unprefixed(|r| DriftMonitor::new(config, shape, Some(r)))
+                    .map_err(Error::Config)?,
+            )
+        } else {
+            None
+        };
+        let unk_id = classifier.tokenizer().unk_id();
         Ok(Pipeline {
             inner: Arc::new(Inner {
                 batcher,
@@ -903,6 +1078,8 @@ impl PipelineBuilder {
                 metrics,
                 name: self.name,
                 version: self.version,
+                drift,
+                unk_id,
             }),
         })
     }

@@ -7,17 +7,35 @@ holds one of the server's sockets until the client goes away. Here the HTTP/1.1 
 any connection that has not sent a whole request head within ``CLINFER_HEADER_TIMEOUT_S``
 (10 s), counted from the connection or from the end of the previous response. The body has
 its own limit (``CLINFER_BODY_TIMEOUT_S``, enforced by the middleware: 408).
+
+Shutdown (``DrainingServer``): the first SIGTERM turns the gateway unready at once
+(``/v2/health/ready`` and ``/readyz`` answer 503, new inference requests 503 ``shutting_down``)
+while the listener stays open, so probes see the 503 rather than a refused connection. The
+requests already in flight or queued then run to completion, for up to
+``CLINFER_DRAIN_TIMEOUT_S``; then uvicorn's own shutdown closes the listener and the
+connections, the lifespan closes the models (what is still queued gets the drain timeout once
+more) and the process exits 0. A second SIGTERM skips the wait; SIGINT (Ctrl+C) is uvicorn's:
+stop now, twice to force.
 """
 
 import argparse
 import asyncio
+import logging
+import signal
 import sys
-from typing import Any, Dict, List, Optional
+import time
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .settings import OPTIONS, ConfigError, Settings, options_table
+
+if TYPE_CHECKING:
+    from .state import Gateway
+
+log = logging.getLogger("clinfer.gateway")
 
 
 class HeaderTimeoutProtocol(H11Protocol):
@@ -62,6 +80,48 @@ class HeaderTimeoutProtocol(H11Protocol):
         super().connection_lost(exc)
 
 
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server with a drain before its shutdown: see the module docstring."""
+
+    def __init__(self, config: uvicorn.Config, gateway: "Gateway", drain_timeout_s: float) -> None:
+        super().__init__(config)
+        self.gateway = gateway
+        self.drain_timeout_s = drain_timeout_s
+        self._drain_deadline: Optional[float] = None
+        self._drain_started = 0.0
+        self._draining_tasks: Set["asyncio.Task[None]"] = set()
+        self._drain_logged = False
+
+    def handle_exit(self, sig: int, frame: Optional[FrameType]) -> None:
+        if sig != signal.SIGTERM or self.should_exit:
+            super().handle_exit(sig, frame)
+        elif self._drain_deadline is None:
+            # Runs on the event loop's thread between two bytecodes: plain assignments only.
+            self.gateway.draining = True
+            self._drain_started = time.monotonic()
+            self._drain_deadline = self._drain_started + self.drain_timeout_s
+            self._draining_tasks = set(self.server_state.tasks)
+        else:
+            self.should_exit = True  # a second SIGTERM: stop waiting
+
+    async def on_tick(self, counter: int) -> bool:
+        if self._drain_deadline is not None and not self.should_exit:
+            if not self._drain_logged:
+                self._drain_logged = True
+                log.info("SIGTERM: draining, not ready; waiting up to %.1f s for %d request(s)",
+                         self.drain_timeout_s, len(self._draining_tasks))
+            pending = [t for t in self._draining_tasks if not t.done()]
+            if not pending:
+                log.info("drained: every request in flight at SIGTERM has finished (%.2f s)",
+                         time.monotonic() - self._drain_started)
+                self.should_exit = True
+            elif time.monotonic() >= self._drain_deadline:
+                log.warning("drain timeout (%.1f s): %d request(s) still running",
+                            self.drain_timeout_s, len(pending))
+                self.should_exit = True
+        return await super().on_tick(counter)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="clinfer-gateway",
@@ -101,7 +161,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"clinfer-gateway: {e}", file=sys.stderr)
         return 2
     HeaderTimeoutProtocol.header_timeout_s = settings.header_timeout_s
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -110,7 +170,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         timeout_graceful_shutdown=int(args.timeout_graceful_shutdown),
         log_level=args.log_level,
     )
-    return 0
+    server = DrainingServer(config, app.state.gateway, settings.drain_timeout_s)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    # uvicorn.run's status when the server never started (port taken, failed lifespan): 3
+    return 0 if server.started else 3
 
 
 if __name__ == "__main__":
