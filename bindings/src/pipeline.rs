@@ -180,7 +180,7 @@ pub struct Pipeline {
 #[pymethods]
 impl Pipeline {
     #[new]
-    #[pyo3(signature = (model, *, scrub = true, device = "cpu", max_batch_size = 32, max_wait_ms = 5.0, queue_capacity = 1024, dtype = "auto", name = None, version = None))]
+    #[pyo3(signature = (model, *, scrub = true, device = "cpu", max_batch_size = 32, max_wait_ms = 5.0, queue_capacity = 1024, dtype = "auto", name = None, version = None, drift = true, drift_reference_size = 1000, drift_window = 1000, drift_reference = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -193,12 +193,29 @@ impl Pipeline {
         dtype: &str,
         name: Option<String>,
         version: Option<String>,
+        drift: bool,
+        drift_reference_size: usize,
+        drift_window: usize,
+        drift_reference: Option<std::path::PathBuf>,
     ) -> PyResult<Self> {
         let device = parse_device(device)?;
         let dtype = parse_dtype(dtype)?;
         let max_batch_size = at_least("max_batch_size", max_batch_size, 1)?;
         let queue_capacity = at_least("queue_capacity", queue_capacity, 1)?;
         let max_wait = millis("max_wait_ms", max_wait_ms, MAX_WAIT_MS)?;
+        let drift = if drift {
+            let mut config = clinfer::DriftConfig::default()
+                .reference_size(drift_reference_size)
+                .window(drift_window);
+            if let Some(path) = drift_reference {
+                let reference = clinfer::DriftReference::load(&path)
+                    .map_err(|e| BindError(Error::Config(e)))?;
+                config = config.reference(reference);
+            }
+            config
+        } else {
+            clinfer::DriftConfig::disabled()
+        };
         ForkGuard::before_model_load()?;
         let rt = runtime()?;
         let inner = py.detach(move || {
@@ -211,6 +228,7 @@ impl Pipeline {
                     .max_batch_size(max_batch_size)
                     .max_wait(max_wait)
                     .queue_capacity(queue_capacity)
+                    .drift(drift)
                     .runtime(rt.handle().clone());
                 if let Some(name) = name {
                     b = b.name(name);
@@ -341,6 +359,31 @@ impl Pipeline {
     /// Metrics in the Prometheus text format.
     fn metrics(&self) -> String {
         self.inner.metrics()
+    }
+
+    /// The drift report (every signal evaluated now), or None when drift monitoring is off.
+    fn drift(&self) -> Option<crate::drift::DriftReport> {
+        self.inner.drift().map(Into::into)
+    }
+
+    /// Saves the drift reference (JSON with a format version) to `path`.
+    fn save_drift_reference(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {
+        self.fork.check("Pipeline")?;
+        let pipe = self.inner.clone();
+        Ok(py.detach(move || guarded(|| Ok(pipe.save_drift_reference(&path)?)))?)
+    }
+
+    /// Builds the drift reference from a sample of texts and installs it; returns how many.
+    fn fit_drift_reference(&self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<usize> {
+        self.fork.check("Pipeline")?;
+        let texts = owned_texts(texts, "texts")?;
+        let pipe = self.inner.clone();
+        Ok(py.detach(move || {
+            guarded(|| {
+                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                Ok(pipe.fit_drift_reference(&refs)?)
+            })
+        })?)
     }
 
     /// Whether the pipeline is warmed up and accepting work.

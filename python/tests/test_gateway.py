@@ -546,8 +546,19 @@ def test_probes_and_openapi(servers: Servers) -> None:
 def test_graceful_shutdown_finishes_in_flight_requests(servers: Servers) -> None:
     s = servers.drain
     n = 8
+    # One more request has sent its head and half its body when SIGTERM comes: it was
+    # accepted, so the drain must not refuse it when its handler starts after the signal.
+    late_body = json.dumps({"text": SENTENCES[0]}).encode()
+    head = (
+        "POST /v1/classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Authorization: {auth()['Authorization']}\r\nContent-Length: {len(late_body)}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode()
 
-    async def main() -> tuple[list[httpx.Response], int]:
+    async def main() -> tuple[list[httpx.Response], int, bytes]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+        writer.write(head + late_body[:5])
+        await writer.drain()
         async with httpx.AsyncClient(base_url=s.url, timeout=TIMEOUT) as c:
             tasks = [
                 asyncio.ensure_future(
@@ -561,17 +572,37 @@ def test_graceful_shutdown_finishes_in_flight_requests(servers: Servers) -> None
                 for _ in range(500):
                     text = (await probe.get("/metrics")).text
                     held = metric(text, IN_FLIGHT, 'route="/v1/classify"', default=0.0)
-                    if held >= n:
+                    if held >= n + 1:
                         break
                     await asyncio.sleep(0.01)
-                assert held >= n, f"only {held} of {n} requests reached the server"
+                assert held >= n + 1, f"only {held} of {n + 1} requests reached the server"
             done_at_signal = sum(t.done() for t in tasks)
             s.proc.send_signal(signal.SIGTERM)
-            return list(await asyncio.gather(*tasks)), done_at_signal
+            # Once the gateway is unready, the half-sent request sends the rest of its body.
+            async with httpx.AsyncClient(base_url=s.url, timeout=TIMEOUT) as probe:
+                for _ in range(500):
+                    if (await probe.get("/v2/health/ready")).status_code == 503:
+                        break
+                    await asyncio.sleep(0.01)
+                else:
+                    pytest.fail("the gateway stayed ready after SIGTERM")
+                late = await probe.post(
+                    "/v1/classify", json={"text": SENTENCES[1]}, headers=auth()
+                )
+                assert late.status_code == 503, late.text  # a request after SIGTERM is refused
+                assert late.json()["error"]["kind"] == "shutting_down", late.text
+            writer.write(late_body[5:])
+            await writer.drain()
+            raw = await asyncio.wait_for(reader.read(), 60)
+            writer.close()
+            return list(await asyncio.gather(*tasks)), done_at_signal, raw
 
-    rs, done_at_signal = asyncio.run(main())
+    rs, done_at_signal, raw = asyncio.run(main())
     assert done_at_signal == 0, "requests finished before SIGTERM; the test proves nothing"
     assert [r.status_code for r in rs] == [200] * n, [r.text for r in rs]
+    status_line, _, rest = raw.partition(b"\r\n")
+    assert status_line.startswith(b"HTTP/1.1 200"), raw[:300]
+    assert b'"label"' in rest, raw[:300]
     rc = s.proc.wait(60)
     # uvicorn >= 0.29 re-raises the signal once it has shut down gracefully, so the exit status
     # is "terminated by SIGTERM" (older versions exit 0).
@@ -581,6 +612,60 @@ def test_graceful_shutdown_finishes_in_flight_requests(servers: Servers) -> None
     assert "Application shutdown complete" in out
     ok = [a for a in s.audit_lines() if a["route"] == "/v1/classify" and a["status"] == 200]
     assert len(ok) >= n  # audit lines went to stderr (no CLINFER_AUDIT_LOG)
+
+
+def test_drift_endpoint_compares_against_the_versions_shipped_reference(
+    model_dir: str, tmp_path: Path
+) -> None:
+    # A version directory that ships the reference it was validated with (fitted on reviews).
+    version = tmp_path / "model"
+    version.mkdir()
+    for f in Path(model_dir).iterdir():
+        if f.is_file():
+            (version / f.name).symlink_to(f)
+    reviews = [f"{s} {i}" for i in range(50) for s in SENTENCES]
+    with clinfer.Pipeline(str(version)) as pipe:
+        assert pipe.fit_drift_reference(reviews) == len(reviews)
+        pipe.save_drift_reference(version / "drift_reference.json")
+    env = {
+        "CLINFER_MODEL_DIR": str(version),
+        "CLINFER_MAX_WAIT_MS": "5",
+        "CLINFER_DRIFT_WINDOW": "200",
+    }
+    s = Server("drift", tmp_path, env)
+    try:
+        s.wait_ready()
+        with httpx.Client(base_url=s.url, timeout=TIMEOUT) as c:
+            assert c.get("/v1/drift").status_code == 401
+            assert c.get("/v1/drift", headers=auth(token("deidentify"))).status_code == 403
+            before = c.get("/v1/drift", headers=auth()).json()
+            (entry,) = before["models"]
+            d = entry["drift"]
+            # the shipped reference is in use from the start: nothing to freeze
+            assert d["reference_source"] == "snapshot", d
+            assert d["reference_requests"] == len(reviews) and d["requests"] == 0
+            assert d["state"] == "warming_up" and d["signals"]["label"]["value"] is None
+            for _ in range(5):  # 250 notes with names, phone numbers and MRNs
+                r = c.post("/v1/classify", json={"texts": [NOTE] * 50}, headers=auth())
+                assert r.status_code == 200, r.text
+            body = c.get("/v1/drift", headers=auth()).text
+            d = json.loads(body)["models"][0]["drift"]
+            assert 180 <= d["requests"] <= 200, d  # the window slides by tenths
+            assert d["state"] == "alert", d
+            for moved in ("phi_NAME", "phi_PHONE", "length"):
+                sig = d["signals"][moved]
+                assert sig["state"] == "alert" and sig["value"] >= sig["alert"], (moved, sig)
+            assert d["signals"]["truncation"]["state"] == "ok", d["signals"]["truncation"]
+            metrics = c.get("/metrics").text
+        name = entry["name"]
+        labels = f'signal="phi_NAME",model="{name}"'
+        assert metric(metrics, "clinfer_drift_state", labels) == 2.0
+        assert metric(metrics, "clinfer_drift_value", labels) >= 0.25
+        for text in (body, metrics):
+            for canary in (NAME, *NAME.split(), MRN, PHONE):
+                assert canary not in text, canary
+    finally:
+        s.stop()
 
 
 def test_no_phi_in_logs(servers: Servers) -> None:
@@ -838,6 +923,9 @@ def test_settings_from_env() -> None:
         ("CLINFER_MAX_BODY_BYTES", str(2**63)),
         ("CLINFER_DEFAULT_DEADLINE_MS", "inf"),
         ("CLINFER_DRAIN_TIMEOUT_S", "-1"),
+        ("CLINFER_DRIFT_WINDOW", "5"),
+        ("CLINFER_DRIFT_WINDOW", str(10**9)),
+        ("CLINFER_DRIFT_REFERENCE_SIZE", "0"),
     ]:
         with pytest.raises(gw.ConfigError, match=name):
             gw.Settings.from_env({"CLINFER_JWT_HS256_KEY": HS_KEY, name: value})

@@ -17,7 +17,7 @@ import threading
 import weakref
 import atexit
 from types import TracebackType
-from typing import Any, Optional, Sequence, Type, TypeVar
+from typing import Any, Optional, Sequence, Type, TypeVar, Union
 
 from clinfer._native import (
     Classification,
@@ -25,6 +25,8 @@ from clinfer._native import (
     ClinferError,
     ConfigError,
     DeadlineExceeded,
+    DriftReport,
+    DriftSignal,
     InvalidInput,
     ModelLoadError,
     Overloaded,
@@ -34,6 +36,8 @@ from clinfer._native import (
     ShuttingDown,
     Span,
     __version__,
+    drift_ks,
+    drift_psi,
 )
 from clinfer import _native
 
@@ -43,6 +47,8 @@ __all__ = [
     "ClinferError",
     "ConfigError",
     "DeadlineExceeded",
+    "DriftReport",
+    "DriftSignal",
     "InvalidInput",
     "ModelLoadError",
     "Overloaded",
@@ -53,6 +59,8 @@ __all__ = [
     "ShuttingDown",
     "Span",
     "__version__",
+    "drift_ks",
+    "drift_psi",
 ]
 
 _T = TypeVar("_T")
@@ -101,10 +109,19 @@ class Pipeline:
         dtype: str = "auto",
         name: Optional[str] = None,
         version: Optional[str] = None,
+        drift: bool = True,
+        drift_reference_size: int = 1000,
+        drift_window: int = 1000,
+        drift_reference: Optional[Union[str, "os.PathLike[str]"]] = None,
     ) -> None:
         """``name`` and ``version`` (1 to 128 characters from ``[A-Za-z0-9_.:/-]``) label
         every metric (``model="..."``, ``version="..."``), so that several pipelines' metrics
-        can be exposed together."""
+        can be exposed together.
+
+        Drift monitoring is on unless ``drift=False``: the reference is frozen from the first
+        ``drift_reference_size`` requests unless ``drift_reference`` names a snapshot saved
+        with :meth:`save_drift_reference`; the window holds the last ``drift_window``
+        requests. See :meth:`drift`."""
         self._native = _native.Pipeline(
             model,
             scrub=scrub,
@@ -115,6 +132,10 @@ class Pipeline:
             dtype=dtype,
             name=name,
             version=version,
+            drift=drift,
+            drift_reference_size=drift_reference_size,
+            drift_window=drift_window,
+            drift_reference=None if drift_reference is None else os.fspath(drift_reference),
         )
         self._closed = False
         with _open_lock:
@@ -168,6 +189,23 @@ class Pipeline:
     def metrics(self) -> str:
         """Metrics in the Prometheus text format (counts and times, never text)."""
         return self._native.metrics()
+
+    def drift(self) -> Optional[DriftReport]:
+        """The drift report: ``.state`` (``"warming_up"``, ``"ok"``, ``"warn"``, ``"alert"``),
+        ``.requests`` in the current window and ``.signals`` (name to :class:`DriftSignal`);
+        None when drift monitoring is off."""
+        return self._native.drift()
+
+    def save_drift_reference(self, path: "Union[str, os.PathLike[str]]") -> None:
+        """Saves the drift reference as JSON (format version 1), for ``drift_reference=``.
+
+        Raises ConfigError when monitoring is off or the reference is not complete yet."""
+        self._native.save_drift_reference(os.fspath(path))
+
+    def fit_drift_reference(self, texts: Sequence[str]) -> int:
+        """Builds the drift reference from a sample of texts (scrubbed and classified, not
+        counted as traffic) and installs it; returns how many texts it holds."""
+        return self._native.fit_drift_reference(texts)
 
     @property
     def name(self) -> Optional[str]:

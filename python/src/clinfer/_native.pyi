@@ -1,6 +1,7 @@
 """Type stubs for the native extension module ``clinfer._native``."""
 
-from typing import Any, Callable, Mapping, Optional, Sequence, final
+import os
+from typing import Any, Callable, Mapping, Optional, Sequence, Union, final
 
 __all__ = [
     "ClinferError",
@@ -143,6 +144,68 @@ class Scrubber:
         ``tag``, ``remove``, ``mask`` (``*``), ``mask:C`` (the character ``C``), ``keep`` or
         ``year_only``; an unknown name raises ``ConfigError``."""
 
+def drift_psi(reference: Sequence[int], current: Sequence[int]) -> float:
+    """The population stability index of two histograms over the same bins, as the drift
+    monitor computes it (empty bins filled the way Evidently fills them); raises
+    ``InvalidInput`` when the bin counts differ."""
+
+def drift_ks(reference: Sequence[int], current: Sequence[int]) -> float:
+    """The two-sample Kolmogorov-Smirnov statistic of two histograms over the same ordered
+    bins (the largest gap between their cumulative shares); raises ``InvalidInput`` when the
+    bin counts differ."""
+
+@final
+class DriftSignal:
+    """One drift signal of a Pipeline: value, state and thresholds."""
+
+    @property
+    def value(self) -> float:
+        """The statistic (PSI; standardised mean shift for ``embedding``); NaN while warming up."""
+    @property
+    def state(self) -> str:
+        """``"warming_up"``, ``"ok"``, ``"warn"`` or ``"alert"``."""
+    @property
+    def warn(self) -> float:
+        """The warn threshold."""
+    @property
+    def alert(self) -> float:
+        """The alert threshold."""
+    @property
+    def current(self) -> Optional[float]:
+        """The window's rate, when the signal is a rate."""
+    @property
+    def reference(self) -> Optional[float]:
+        """The reference's rate, when the signal is a rate."""
+    @property
+    def details(self) -> dict[str, float]:
+        """Extra statistics (``chi2`` and ``p_value`` for ``label``, ``ks`` for ``score``)."""
+
+@final
+class DriftReport:
+    """A Pipeline's drift report."""
+
+    @property
+    def state(self) -> str:
+        """The worst signal's state, or ``"warming_up"``."""
+    @property
+    def requests(self) -> int:
+        """Requests in the current window."""
+    @property
+    def reference_requests(self) -> int:
+        """Requests in the reference."""
+    @property
+    def reference_source(self) -> str:
+        """``collecting``, ``frozen``, ``sample`` or ``snapshot``."""
+    @property
+    def observed(self) -> int:
+        """Requests observed since start."""
+    @property
+    def signals(self) -> dict[str, DriftSignal]:
+        """Signal name to signal."""
+    @property
+    def memory_bytes(self) -> int:
+        """The monitor's fixed memory in bytes."""
+
 @final
 class Classification:
     """The result of classifying one text with a Pipeline."""
@@ -192,6 +255,10 @@ class Pipeline:
         dtype: str = "auto",
         name: Optional[str] = None,
         version: Optional[str] = None,
+        drift: bool = True,
+        drift_reference_size: int = 1000,
+        drift_window: int = 1000,
+        drift_reference: Optional[Union[str, "os.PathLike[str]"]] = None,
     ) -> "Pipeline": ...
     @property
     def name(self) -> Optional[str]:
@@ -229,6 +296,12 @@ class Pipeline:
         """Classifies one text, blocking the calling thread."""
     def metrics(self) -> str:
         """Metrics in the Prometheus text format."""
+    def drift(self) -> Optional[DriftReport]:
+        """The drift report, or None when drift monitoring is off."""
+    def save_drift_reference(self, path: Union[str, "os.PathLike[str]"]) -> None:
+        """Saves the drift reference (JSON with a format version)."""
+    def fit_drift_reference(self, texts: Sequence[str]) -> int:
+        """Builds the drift reference from a sample of texts and installs it."""
     def is_ready(self) -> bool:
         """Whether the pipeline is warmed up and accepting work."""
     def close(self, drain_timeout_s: float = 5.0) -> bool:

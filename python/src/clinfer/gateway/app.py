@@ -28,8 +28,9 @@ shows known routes (``/v2`` paths as templates) without query strings.
 
 import asyncio
 import contextlib
+import math
 from collections import Counter as CountDict
-from typing import Any, AsyncIterator, Optional, Union
+from typing import Any, AsyncIterator, Dict, List, Optional, Union
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Security
 from fastapi.responses import JSONResponse, Response
@@ -212,7 +213,7 @@ async def classify(
     principal: Principal = Security(authenticate, scopes=["classify"]),
     gw: Gateway = Depends(get_gateway),
 ) -> Union[ClassifyResult, ClassifyBatchResult]:
-    gw.live()
+    gw.live(request.scope)
     record = audit_record(request)
     deadline = gw.deadline(body.deadline_ms)
     texts = [body.text] if body.text is not None else (body.texts or [])
@@ -243,7 +244,7 @@ async def deidentify(
     principal: Principal = Security(authenticate, scopes=["deidentify"]),
     gw: Gateway = Depends(get_gateway),
 ) -> DeidentifyResult:
-    scrubber = gw.live_scrubber()
+    scrubber = gw.live_scrubber(request.scope)
     record = audit_record(request)
     record.texts = 1
     # The scrubber releases the GIL; running it on a worker thread keeps the event loop free.
@@ -252,6 +253,42 @@ async def deidentify(
     return DeidentifyResult(
         text=red.text, spans=[SpanOut(start=s.start, end=s.end, kind=s.kind) for s in red.spans]
     )
+
+
+@router.get(
+    "/v1/drift",
+    responses=error_responses(401, 403),
+    tags=["operations"],
+    summary="Drift report of every serving model version (numbers only, never text)",
+)
+async def drift(
+    principal: Principal = Security(authenticate, scopes=["classify"]),
+    gw: Gateway = Depends(get_gateway),
+) -> Dict[str, Any]:
+    models: List[Dict[str, Any]] = []
+    for sv in gw.models.serving():
+        report_of = getattr(sv.pipeline, "drift", None)
+        report = await run_in_threadpool(report_of) if callable(report_of) else None
+        entry: Dict[str, Any] = {"name": sv.name, "version": str(sv.version), "drift": None}
+        if report is not None:
+            entry["drift"] = {
+                "state": report.state,
+                "requests": report.requests,
+                "reference_requests": report.reference_requests,
+                "reference_source": report.reference_source,
+                "signals": {
+                    name: {
+                        # JSON has no NaN: a signal still warming up has no value
+                        "value": None if math.isnan(sig.value) else sig.value,
+                        "state": sig.state,
+                        "warn": sig.warn,
+                        "alert": sig.alert,
+                    }
+                    for name, sig in report.signals.items()
+                },
+            }
+        models.append(entry)
+    return {"models": models}
 
 
 @router.get("/healthz", response_model=Status, tags=["operations"], summary="Liveness")

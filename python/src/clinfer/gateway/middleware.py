@@ -50,6 +50,7 @@ class GatewayMiddleware:
                 MutableHeaders(scope=message).append("X-Request-ID", record.request_id)
             await send(message)
 
+        self.gw.mark_arrival(scope)
         metrics.in_flight.labels(route).inc()
         try:
             try:

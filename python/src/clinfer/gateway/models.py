@@ -93,17 +93,26 @@ class ModelSpec:
     max_batch_size: int
     max_wait_ms: float
     queue_capacity: int
+    drift_window: int = 1000
+    drift_reference_size: int = 1000
 
 
 PipelineFactory = Callable[[ModelSpec], PipelineLike]
 RETIRE_GRACE_S = 0.5
 
 
+DRIFT_REFERENCE_FILE = "drift_reference.json"
+
+
 def default_pipeline(spec: ModelSpec) -> PipelineLike:
     """A real ``clinfer.Pipeline`` named after the model and version (its metrics carry
-    ``model`` and ``version`` labels)."""
+    ``model`` and ``version`` labels). A version directory holding ``drift_reference.json``
+    (saved with ``Pipeline.save_drift_reference``) gives the drift monitor its reference, so
+    that every replica compares against the same validated reference instead of freezing
+    its own from its first requests."""
     import clinfer
 
+    reference = Path(spec.path) / DRIFT_REFERENCE_FILE
     return clinfer.Pipeline(
         spec.path,
         scrub=spec.scrub,
@@ -114,6 +123,10 @@ def default_pipeline(spec: ModelSpec) -> PipelineLike:
         dtype=spec.dtype,
         name=spec.name,
         version=str(spec.version),
+        drift=spec.drift_window > 0,
+        drift_window=max(spec.drift_window, 10),
+        drift_reference_size=spec.drift_reference_size,
+        drift_reference=str(reference) if reference.is_file() and spec.drift_window else None,
     )
 
 
@@ -380,6 +393,8 @@ class ModelManager:
             max_batch_size=config.max_batch_size or s.max_batch_size,
             max_wait_ms=s.max_wait_ms if config.max_wait_ms is None else config.max_wait_ms,
             queue_capacity=config.queue_capacity or s.queue_capacity,
+            drift_window=s.drift_window,
+            drift_reference_size=s.drift_reference_size,
         )
 
     def _load(

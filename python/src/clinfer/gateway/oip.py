@@ -473,7 +473,7 @@ async def _infer(
 ) -> Response:
     _check_name(name)
     need(p, scope_of(name))
-    gw.live()
+    gw.live(request.scope)
     record = audit_record(request)
     record.model = name
     body = await request.body()
@@ -482,7 +482,7 @@ async def _infer(
     if name == DEIDENTIFY:
         _deidentify_version(version)
         record.version = "1"
-        scrubber = gw.live_scrubber()
+        scrubber = gw.live_scrubber(request.scope)
         reds = await run_in_threadpool(lambda: [scrubber.redact(t) for t in req.texts])
         counts = [CountDict(s.kind for s in r.spans) for r in reds]
         total: "CountDict[str]" = CountDict()

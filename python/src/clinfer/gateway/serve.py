@@ -97,10 +97,10 @@ class DrainingServer(uvicorn.Server):
             super().handle_exit(sig, frame)
         elif self._drain_deadline is None:
             # Runs on the event loop's thread between two bytecodes: plain assignments only.
-            self.gateway.draining = True
+            self._draining_tasks = set(self.server_state.tasks)
+            self.gateway.begin_drain(self._draining_tasks)
             self._drain_started = time.monotonic()
             self._drain_deadline = self._drain_started + self.drain_timeout_s
-            self._draining_tasks = set(self.server_state.tasks)
         else:
             self.should_exit = True  # a second SIGTERM: stop waiting
 

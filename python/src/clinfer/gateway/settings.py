@@ -71,6 +71,10 @@ OPTIONS: List[Option] = [
            "a request whose body has not arrived in this time gets 408 (30)"),
     Option("load_timeout_s", "CLINFER_LOAD_TIMEOUT_S", None, "float",
            "a model version not ready (loaded and warmed up) in this time fails (300)"),
+    Option("drift_window", "CLINFER_DRIFT_WINDOW", None, "int",
+           "requests in each model's drift window; 0 turns drift monitoring off (1000)"),
+    Option("drift_reference_size", "CLINFER_DRIFT_REFERENCE_SIZE", None, "int",
+           "requests frozen as the drift reference when the version ships none (1000)"),
     Option("audit_log", "CLINFER_AUDIT_LOG", None, "str",
            "file to append audit lines to (- or unset: stderr)"),
 ]
@@ -105,6 +109,8 @@ class Settings:
     header_timeout_s: float = 10.0
     body_timeout_s: float = 30.0
     load_timeout_s: float = 300.0
+    drift_window: int = 1000
+    drift_reference_size: int = 1000
     audit_log: str = "-"
 
     def __post_init__(self) -> None:
@@ -127,12 +133,16 @@ class Settings:
             ("CLINFER_PORT", self.port, 0, 65535),
             ("CLINFER_METRICS_PORT", self.metrics_port, 0, 65535),
             ("CLINFER_GRPC_PORT", self.grpc_port, 0, 65535),
+            ("CLINFER_DRIFT_WINDOW", self.drift_window, 0, 10_000_000),
+            ("CLINFER_DRIFT_REFERENCE_SIZE", self.drift_reference_size, 1, 10_000_000),
         )
         for name, value, low, high in ints:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(f"{name} must be an integer")
             if not low <= value <= high:
                 raise ConfigError(f"{name} must be in {low}..={high}")
+        if 0 < self.drift_window < 10:
+            raise ConfigError("CLINFER_DRIFT_WINDOW must be 0 (off) or at least 10")
         nums: Tuple[Tuple[str, object, float], ...] = (
             ("CLINFER_MAX_WAIT_MS", self.max_wait_ms, 60_000.0),
             ("CLINFER_DRAIN_TIMEOUT_S", self.drain_timeout_s, 3600.0),

@@ -1,8 +1,10 @@
 """``Gateway``: the state shared by the routes and the middleware (settings, models,
 scrubber, token verifier, metrics)."""
 
+import asyncio
 import logging
-from typing import Optional
+from asyncio import current_task
+from typing import Any, Dict, Optional, Set
 
 from fastapi import Request
 
@@ -14,6 +16,9 @@ from .errors import ApiError
 from .metrics import HttpMetrics
 from .models import ModelManager, PipelineFactory
 from .settings import Settings
+
+
+ACCEPTED_KEY = "clinfer.accepted"
 
 
 class Gateway:
@@ -31,6 +36,8 @@ class Gateway:
         )
         self.scrubber: Optional[clinfer.Scrubber] = None
         self.draining = False
+        # The request tasks alive when the drain began: they were accepted and run to the end.
+        self.accepted_at_drain: Optional[Set["asyncio.Task[Any]"]] = None
         self._audit_handler: Optional[logging.Handler] = None
 
     def open_audit(self) -> None:
@@ -52,13 +59,30 @@ class Gateway:
             return default
         return requested if default is None else min(requested, default)
 
-    def live(self) -> None:
-        """Raises ShuttingDown once the gateway drains."""
-        if self.draining:
+    def begin_drain(self, accepted: Set["asyncio.Task[Any]"]) -> None:
+        """Turns the gateway unready. ``accepted`` are the request tasks alive now: they were
+        accepted before the drain (some may still be reading their body) and finish normally;
+        only requests that arrive later are refused."""
+        self.accepted_at_drain = set(accepted)
+        self.draining = True
+
+    def mark_arrival(self, scope: Dict[str, Any]) -> None:
+        """Called by the middleware when a request starts: notes whether it arrived before the
+        drain (its task was already running then) so that the drain never refuses it."""
+        late = self.draining and (
+            self.accepted_at_drain is None or current_task() not in self.accepted_at_drain
+        )
+        scope[ACCEPTED_KEY] = not late
+
+    def live(self, scope: Optional[Dict[str, Any]] = None) -> None:
+        """Raises ShuttingDown for a request that arrived once the gateway drains (all of them
+        when ``scope`` is None, as for gRPC, whose server drains on its own)."""
+        if self.draining and not (scope is not None and scope.get(ACCEPTED_KEY) is True):
             raise clinfer.ShuttingDown("the gateway is shutting down")
 
-    def live_scrubber(self) -> clinfer.Scrubber:
-        if self.scrubber is None or self.draining:
+    def live_scrubber(self, scope: Optional[Dict[str, Any]] = None) -> clinfer.Scrubber:
+        self.live(scope)
+        if self.scrubber is None:
             raise clinfer.ShuttingDown("the gateway is shutting down")
         return self.scrubber
 
