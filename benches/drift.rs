@@ -8,7 +8,7 @@ use clinfer::batcher::prometheus_client::registry::Registry;
 use clinfer::drift::{phi_bit, ModelShape, Observation};
 use clinfer::phi::Kind;
 use clinfer::{DriftConfig, DriftMonitor};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
 
 fn observation(i: u64, emb: Option<&[f32]>) -> Observation<'_> {
     let x = ((i.wrapping_mul(2_654_435_761) % 1000) as f32) / 1000.0;
@@ -16,9 +16,13 @@ fn observation(i: u64, emb: Option<&[f32]>) -> Observation<'_> {
         label_id: usize::from(x > 0.4),
         score: 0.5 + x / 2.0,
         tokens: 3 + (x * 120.0) as usize,
-        truncated: i % 97 == 0,
-        unk_tokens: usize::from(i % 13 == 0),
-        phi_kinds: if i % 7 == 0 { phi_bit(Kind::Name) } else { 0 },
+        truncated: i.is_multiple_of(97),
+        unk_tokens: usize::from(i.is_multiple_of(13)),
+        phi_kinds: if i.is_multiple_of(7) {
+            phi_bit(Kind::Name)
+        } else {
+            0
+        },
         embedding: emb,
     }
 }
@@ -57,5 +61,8 @@ fn observe(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, observe);
-criterion_main!(benches);
+#[allow(missing_docs)]
+mod harness {
+    criterion::criterion_group!(benches, super::observe);
+}
+criterion_main!(harness::benches);

@@ -50,9 +50,13 @@ fn observation(i: u64, emb: &mut [f32]) -> Observation<'_> {
         label_id: usize::from(x > 0.4),
         score: 0.5 + x / 2.0,
         tokens: 3 + (x * 120.0) as usize,
-        truncated: i % 97 == 0,
-        unk_tokens: usize::from(i % 13 == 0),
-        phi_kinds: if i % 7 == 0 { phi_bit(Kind::Name) } else { 0 },
+        truncated: i.is_multiple_of(97),
+        unk_tokens: usize::from(i.is_multiple_of(13)),
+        phi_kinds: if i.is_multiple_of(7) {
+            phi_bit(Kind::Name)
+        } else {
+            0
+        },
         embedding: Some(emb),
     }
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Optional
 
 import clinfer
@@ -36,6 +37,24 @@ async def serve(model: str) -> Optional[str]:
         metrics: str = pipe.metrics()
         drained: bool = pipe.close(drain_timeout_s=1.0)
         return f"{one.redacted}{len(many)}{counts}{blocking.label}{ready}{metrics}{drained}"
+
+
+def drift(model: str, reference: Path) -> float:
+    with clinfer.Pipeline(
+        model, drift=True, drift_reference_size=100, drift_window=100, drift_reference=reference
+    ) as pipe:
+        fitted: int = pipe.fit_drift_reference(["a", "b"])
+        pipe.save_drift_reference(str(reference))
+        report: Optional[clinfer.DriftReport] = pipe.drift()
+        if report is None:
+            return float(fitted)
+        state: str = report.state
+        n: int = report.requests + report.reference_requests + report.observed
+        sig: clinfer.DriftSignal = report.signals["label"]
+        value: float = sig.value + sig.warn + sig.alert
+        rate: Optional[float] = sig.current
+        ks: float = clinfer.drift_ks([1, 2], [2, 1]) + clinfer.drift_psi([1, 2], [2, 1])
+        return value + n + len(state) + (rate or 0.0) + ks + sig.details.get("ks", 0.0)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,10 @@ __all__ = [
     "Pipeline",
     "Classification",
     "Ticket",
+    "DriftReport",
+    "DriftSignal",
+    "drift_psi",
+    "drift_ks",
     "__version__",
 ]
 

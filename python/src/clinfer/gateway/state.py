@@ -4,7 +4,7 @@ scrubber, token verifier, metrics)."""
 import asyncio
 import logging
 from asyncio import current_task
-from typing import Any, Dict, Optional, Set
+from typing import Any, MutableMapping, Optional, Set
 
 from fastapi import Request
 
@@ -66,7 +66,7 @@ class Gateway:
         self.accepted_at_drain = set(accepted)
         self.draining = True
 
-    def mark_arrival(self, scope: Dict[str, Any]) -> None:
+    def mark_arrival(self, scope: MutableMapping[str, Any]) -> None:
         """Called by the middleware when a request starts: notes whether it arrived before the
         drain (its task was already running then) so that the drain never refuses it."""
         late = self.draining and (
@@ -74,13 +74,13 @@ class Gateway:
         )
         scope[ACCEPTED_KEY] = not late
 
-    def live(self, scope: Optional[Dict[str, Any]] = None) -> None:
+    def live(self, scope: Optional[MutableMapping[str, Any]] = None) -> None:
         """Raises ShuttingDown for a request that arrived once the gateway drains (all of them
         when ``scope`` is None, as for gRPC, whose server drains on its own)."""
         if self.draining and not (scope is not None and scope.get(ACCEPTED_KEY) is True):
             raise clinfer.ShuttingDown("the gateway is shutting down")
 
-    def live_scrubber(self, scope: Optional[Dict[str, Any]] = None) -> clinfer.Scrubber:
+    def live_scrubber(self, scope: Optional[MutableMapping[str, Any]] = None) -> clinfer.Scrubber:
         self.live(scope)
         if self.scrubber is None:
             raise clinfer.ShuttingDown("the gateway is shutting down")
