@@ -47,6 +47,9 @@ pub(crate) static ANY_CASE_ROLES: LazyLock<Vec<&'static str>> =
 /// The `[staff_roles]` section of `data/name_cues.txt`.
 pub(crate) static STAFF_ROLES: LazyLock<Vec<&'static str>> =
     LazyLock::new(|| section("staff_roles"));
+/// The `[relation_roles]` section of `data/name_cues.txt`.
+pub(crate) static RELATION_ROLES: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| section("relation_roles"));
 /// The `[any_case_verbs]` section of `data/name_cues.txt`.
 pub(crate) static ANY_CASE_VERBS: LazyLock<Vec<&'static str>> =
     LazyLock::new(|| section("any_case_verbs"));
@@ -124,6 +127,7 @@ mod tests {
             &*ANY_CASE_TITLES,
             &*ANY_CASE_ROLES,
             &*STAFF_ROLES,
+            &*RELATION_ROLES,
             &*ANY_CASE_VERBS,
         ] {
             assert!(!list.is_empty());

@@ -24,15 +24,15 @@ use clinfer_phi::Scrubber;
 // towards them as the rules improve.
 
 /// Least counted recall on physionet_dev (all gold kinds but `DateYear`; target 0.97).
-const MIN_RECALL: f64 = 0.89;
+const MIN_RECALL: f64 = 0.91;
 /// Least precision on physionet_dev (target 0.80).
 const MIN_PRECISION: f64 = 0.87;
 /// Largest share of physionet_dev notes without gold PHI that have any span (target 0.15).
 const MAX_NO_PHI_FLAGGED: f64 = 0.07;
 /// Least recall of gold `Date` spans on physionet_dev (target 0.95).
-const MIN_DATE_RECALL: f64 = 0.95;
+const MIN_DATE_RECALL: f64 = 0.96;
 /// Least recall of gold `HCPName` spans on physionet_dev (target 0.95).
-const MIN_HCPNAME_RECALL: f64 = 0.92;
+const MIN_HCPNAME_RECALL: f64 = 0.95;
 /// Largest share of SST-2 dev sentences (movie reviews, no PHI) with any span.
 const MAX_SST2_FLAGGED: f64 = 0.02;
 /// Largest share of ASQ-PHI dev hard negatives (queries without PHI tags) with any span.

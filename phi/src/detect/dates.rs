@@ -66,6 +66,12 @@ pub(crate) fn rules() -> Vec<RuleDef> {
             r"(?i)\b(?:january|february|march|april|june|july|august|september|october|november|december)\.?,?\s+(?:of\s+)?(?:19|20)\d{2}\b",
             plain,
         ),
+        // A month named alone after a time preposition, in any case: "in sept.", "SINCE
+        // AUGUST", "until june" (not "may": a verb)
+        RuleDef::new(
+            r"(?i)\b(?:in|since|until|till|during|last|early|late|mid|before|after|through|thru)\s+(january|february|march|april|june|july|august|september|sept|october|november|december)\b",
+            group1,
+        ),
         // Month/Day: 1/2 (context needed)
         RuleDef::new(r"\b(\d{1,2})/(\d{1,2})\b", month_day_numeric),
         // '92 after a preposition
@@ -555,7 +561,13 @@ fn month_day_numeric(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
     } else {
         measure_context(env.text, m.start(), m.end())
     };
-    if unit_follows(env.text, m.end()) || measured {
+    // "in" after "a/b" is inches only for a fraction of an inch ("1/2 in", "3/16 in"),
+    // never after a month and day ("12/7 in which", "3/23 in am")
+    let inches = super::after(env.text, m.end(), 4)
+        .trim_start()
+        .starts_with("in ");
+    let inch_fraction = a < b && matches!(b, 2 | 4 | 8 | 16 | 32);
+    if (unit_follows(env.text, m.end()) && (!inches || inch_fraction)) || measured {
         return;
     }
     let time_follows = {

@@ -23,6 +23,7 @@ const FACILITY_WORDS: &[&str] = &[
     "infirmary",
     "manor",
     "memorial",
+    "regional",
     "rehab",
     "rehabilitation",
     "vamc",
@@ -61,6 +62,52 @@ const TRANSFER_VERBS: &[&str] = &[
     "brought",
     "followed",
     "seen",
+];
+
+/// Verbs of going anywhere ("went to", "return to"): also rhythms and vent modes follow them
+/// ("went into RAF", "returned to PS"), so only a capitalised word in mixed-case text counts.
+const MOVE_VERBS: &[&str] = &[
+    "go",
+    "goes",
+    "going",
+    "went",
+    "return",
+    "returned",
+    "returning",
+];
+
+/// Words of services and departments, which follow transfer cues capitalised without naming a
+/// place: "referred to Mental Health", "sent to Physical Therapy".
+const SERVICE_WORDS: &[&str] = &[
+    "care",
+    "counseling",
+    "critical",
+    "emergency",
+    "family",
+    "health",
+    "intensive",
+    "internal",
+    "management",
+    "medicine",
+    "mental",
+    "nutrition",
+    "occupational",
+    "palliative",
+    "pharmacy",
+    "physical",
+    "primary",
+    "psychiatry",
+    "psychology",
+    "respiratory",
+    "service",
+    "services",
+    "social",
+    "speech",
+    "support",
+    "therapy",
+    "urgent",
+    "wellness",
+    "work",
 ];
 
 /// Prepositions after a transfer verb.
@@ -335,18 +382,50 @@ pub(crate) fn detect(env: &Env<'_>, toks: &[Tok<'_>], caseless: &[bool], out: &m
             }
         }
         // 2. name words before a facility word: "bristow hospital", "VARNELL HOSP"
-        if cls & C_WORD != 0 && i >= 1 && !matches!(l, "home" | "snf" | "general") {
+        // "regional" is an adjective before a clinical noun: "regional wall motion",
+        // "regional anesthesia", "regional lymph nodes"
+        let adjective = l == "regional"
+            && toks.get(i + 1).is_some_and(|nx| {
+                let nl = nx.lower.as_ref();
+                env.dicts.is_medical(nl)
+                    || matches!(
+                        nl,
+                        "wall" | "motion" | "block" | "lymph" | "nodes" | "variation"
+                    )
+            });
+        if cls & C_WORD != 0 && i >= 1 && !adjective && !matches!(l, "home" | "snf" | "general") {
+            // In mixed-case text a capitalised "Hospital", "Memorial" or "Regional" ends a
+            // proper name, and the capitalised words before it belong to it even when they
+            // are English words: "Sacred Heart Memorial", "Good Samaritan Hospital".
+            let proper_end = !caseless[i]
+                && t.cap
+                && matches!(
+                    l,
+                    "hospital" | "hosp" | "memorial" | "regional" | "infirmary"
+                );
+            let titled_part = |k: usize| {
+                let p = &toks[k];
+                let pl = p.lower.as_ref();
+                proper_end
+                    && p.cap
+                    && !p.upper
+                    && pl.len() >= 3
+                    && !not_a_name(pl)
+                    && !is(GENERIC, pl)
+                    && !is(NOT_A_FACILITY, pl)
+                    && !is(FACILITY_WORDS, pl)
+            };
             let mut k = i;
             while k >= 1
                 && i - k < 3
                 && joined(text, &toks[k - 1], &toks[k])
-                && ctx.name_part(k - 1)
+                && (ctx.name_part(k - 1) || titled_part(k - 1))
             {
                 k -= 1;
             }
             // a common word right before "hospital" in a one-case line names it too: "TAKEN
             // TO UNION HOSPITAL" (but not "the local hospital")
-            if k == i && caseless[i] && matches!(l, "hospital" | "hosp" | "memorial") {
+            if k == i && caseless[i] && matches!(l, "hospital" | "hosp" | "memorial" | "regional") {
                 let p = &toks[i - 1];
                 let pl = p.lower.as_ref();
                 if joined(text, p, t)
@@ -398,17 +477,87 @@ pub(crate) fn detect(env: &Env<'_>, toks: &[Tok<'_>], caseless: &[bool], out: &m
                     toks[i + 2].lower.as_ref(),
                     "team" | "service" | "consult" | "dept" | "department"
                 );
-            if verb && !team && joined(text, t, nx) && ctx.cue_head(i + 1) {
+            // In mixed-case text a capitalised English word mid-sentence after the cue is a
+            // proper name too: "went to Harbor", "a bed at Holy Cross" (it does not spread
+            // through the note: "harbor" elsewhere may be the word)
+            let titled = |k: usize| {
+                let x = &toks[k];
+                let xl = x.lower.as_ref();
+                !caseless[k]
+                    && x.cap
+                    && !x.upper
+                    && !x.sent_start
+                    && xl.len() >= 4
+                    && x.name_end == x.end
+                    && !not_a_name(xl)
+                    && !is(NOT_A_FACILITY, xl)
+                    && !is(FACILITY_WORDS, xl)
+                    && !is(GENERIC, xl)
+                    && !is(SERVICE_WORDS, xl)
+                    && !env.dicts.is_medical(xl)
+                    && !env.dicts.clinical_caps.contains(xl)
+                    && !super::dates::is_month_or_day(xl)
+            };
+            let moved = matches!(l, "to" | "at")
+                && toks[..i]
+                    .iter()
+                    .rev()
+                    .take(2)
+                    .take_while(|p| !text[p.end..t.start].contains(['\n', '.', ';']))
+                    .any(|p| is(MOVE_VERBS, &p.lower));
+            // "at Holy Cross", "from Kessler Adventist": two capitalised words mid-sentence
+            // after "at" or "from" in mixed-case text name a place even without a verb
+            let pair = matches!(l, "at" | "from")
+                && i + 2 < n
+                && titled(i + 1)
+                && titled(i + 2)
+                && joined(text, nx, &toks[i + 2]);
+            // "SCREENED BY HOLY CROSS REHAB", "presented to holy cross hospital": after a cue,
+            // English words up to a facility word name it, in any case
+            if verb && !team && joined(text, t, nx) {
+                let mut j = i + 1;
+                let part = |k: usize| {
+                    let x = &toks[k];
+                    let xl = x.lower.as_ref();
+                    xl.len() >= 3
+                        && x.name_end == x.end
+                        && !matches!(xl, "our" | "the" | "your" | "its" | "any" | "one")
+                        && !not_a_name(xl)
+                        && !is(NOT_A_FACILITY, xl)
+                        && !is(GENERIC, xl)
+                        && !is(SERVICE_WORDS, xl)
+                        && !is(FACILITY_WORDS, xl)
+                        && !env.dicts.is_medical(xl)
+                        && !super::dates::is_month_or_day(xl)
+                };
+                while j < i + 3 && j + 1 < n && part(j) && joined(text, &toks[j], &toks[j + 1]) {
+                    j += 1;
+                }
+                let end = &toks[j];
+                if j >= i + 2
+                    && is(FACILITY_WORDS, &end.lower)
+                    && !matches!(end.lower.as_ref(), "home" | "snf" | "nh" | "general")
+                {
+                    out.push(Span::new(nx.start, end.name_end, Kind::Organization, 0.75));
+                    i = j + 1;
+                    continue;
+                }
+            }
+            let head = verb && ctx.cue_head(i + 1);
+            if (verb || moved || pair) && !team && joined(text, t, nx) && (head || titled(i + 1)) {
                 let mut j = i + 1;
                 while j + 1 < n
                     && j < i + 3
                     && joined(text, &toks[j], &toks[j + 1])
                     && (ctx.name_part(j + 1)
+                        || !head && titled(j + 1)
                         || is(FACILITY_WORDS, &toks[j + 1].lower) && toks[j + 1].lower != "home")
                 {
                     j += 1;
                 }
-                heads.push(nx.lower.as_ref());
+                if head {
+                    heads.push(nx.lower.as_ref());
+                }
                 out.push(Span::new(
                     nx.start,
                     toks[j].name_end,

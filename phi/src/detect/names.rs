@@ -10,7 +10,8 @@ use crate::dict::{Dicts, TextWords};
 use crate::kind::Kind;
 use crate::lexicon::{
     is_title, lex, ANY_CASE_TITLES, IDENTIFIER_CUES, LEX_ANY_TITLE, LEX_MEDICAL_NOUN,
-    LEX_POSTNOMINAL, LEX_ROLE, LEX_STRONG, LEX_TITLE, LEX_VERB, LEX_WEAK, NOT_A_NAME, STAFF_ROLES,
+    LEX_POSTNOMINAL, LEX_ROLE, LEX_STRONG, LEX_TITLE, LEX_VERB, LEX_WEAK, NOT_A_NAME,
+    RELATION_ROLES, STAFF_ROLES,
 };
 use crate::span::Span;
 pub(crate) use crate::tokens::{tokenize, Tok};
@@ -400,7 +401,58 @@ pub(crate) fn detect<'a>(
     }
     any_case(&ctx, caseless, out);
     signature_lines(&ctx, out);
+    extend_left(&ctx, first_span, out);
     propagate(&ctx, caseless, first_span, out);
+}
+
+/// Grows each name found here to the left over what belongs to it but could not start it:
+/// an initial ("q. lander rrt", "J. Halvorsen") and a census first name written in the same
+/// case as the name ("mary theresa kondouli", "BILL KOWALCZYK"), one space apart; at most
+/// two tokens.
+fn extend_left(ctx: &Ctx<'_>, from: usize, out: &mut [Span]) {
+    let text = ctx.text.as_bytes();
+    let toks = ctx.toks;
+    for s in out[from..].iter_mut().filter(|s| s.kind == Kind::Name) {
+        let mut k = toks.partition_point(|t| t.start < s.start);
+        if k >= toks.len() || toks[k].start != s.start {
+            continue;
+        }
+        let first = &toks[k];
+        for _ in 0..2 {
+            if k == 0 {
+                break;
+            }
+            let p = &toks[k - 1];
+            let next = &toks[k];
+            // exactly "x. " or "word " between the two
+            let gap = &text[p.name_end..next.start];
+            let one_letter = p.name_end - p.start == 1 && p.dot;
+            let before_ok =
+                p.start == 0 || matches!(text[p.start - 1], b' ' | b'\n' | b'(' | b'\t');
+            let initial = one_letter && gap == b". " && before_ok;
+            let same_case = if first.upper {
+                p.upper
+            } else if first.cap {
+                p.cap && !p.upper
+            } else {
+                !p.cap && !p.upper
+            };
+            let first_name = gap == b" "
+                && same_case
+                && p.lower.len() >= 3
+                && p.name_end == p.end
+                && !(p.sent_start && p.cap && !p.upper)
+                && ctx.d.first.contains_key(p.lower.as_ref())
+                && !not_a_name(&p.lower)
+                && !ctx.blocked(p)
+                && p.lex == 0;
+            if !(initial || first_name) {
+                break;
+            }
+            s.start = p.start;
+            k -= 1;
+        }
+    }
 }
 
 /// A surname found with strong evidence ("Dr. Okonkwo", "Okonkwo, Priya, MD") is the same
@@ -675,9 +727,12 @@ fn any_case(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
             (t.lower.as_ref(), t.lex)
         };
         // every rule below needs one of these: skip the rest of the tokens cheaply
+        // an initial: one letter and a dot, capitalised, or in a one-case line ("q. lander
+        // rrt", "nsg (d. renna and j. obrien)")
         let initial = |k: usize| {
             let x = &toks[k];
-            x.name_end - x.start == 1 && x.dot && x.cap
+            let spaced = text.as_bytes().get(x.name_end + 1) == Some(&b' ');
+            x.name_end - x.start == 1 && x.dot && (x.cap || caseless[k] && spaced)
         };
         let may_start = t.hyphen
             || class & (LEX_ANY_TITLE | LEX_ROLE | LEX_VERB) != 0
@@ -758,6 +813,10 @@ fn any_case(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
                 ctx.dict_first(nx)
                     || ctx.dict_name_not_word(nx)
                     || STAFF_ROLES.contains(&lower) && ctx.unknown_word(nx)
+                    || RELATION_ROLES.contains(&lower)
+                        && !nx.upper
+                        && !nx.hyphen
+                        && ctx.unknown_word(nx)
             } else if verb {
                 // "with patty brennagh", "with martin quade": a census first name that is
                 // also a word counts when a surname follows
