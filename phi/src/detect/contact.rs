@@ -41,7 +41,7 @@ pub(crate) fn rules() -> Vec<RuleDef> {
         ),
         // short pager numbers and extensions: "pager 12345", "ext. 4021"
         RuleDef::new(
-            r"(?i)\b(?:pager|beeper|pgr|ext\.?|extension)\s*(?:#|no\.?|number)?\s*:?\s*(\d{3,6})\b",
+            r"(?i)\b(?:pager|beeper|pgr|pg|ext\.?|extension)\s*(?:#|no\.?|number)?\s*:?\s*(\d{3,6})\b",
             pager,
         ),
         RuleDef::new(r"\b(?:\d{1,3}\.){3}\d{1,3}\b", ipv4),

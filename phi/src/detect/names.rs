@@ -168,7 +168,26 @@ pub(crate) fn detect<'a>(
                 && (nx.cap || nx.upper)
                 && !ctx.d.clinical_caps.contains(nx.lower.as_ref())
             {
-                let j = ctx.extend(i + 1, false);
+                let mut j = ctx.extend(i + 1, false);
+                // "Dr Ferdinand Baker": after a title and a census first name, the next
+                // capitalised word is the surname even when it is an English word
+                if j == i + 1 && ctx.d.first.contains_key(nx.lower.as_ref()) && !nx.upper {
+                    if let Some(b) = toks.get(j + 1) {
+                        if adjacent(text, nx, b)
+                            && nx.name_end == nx.end
+                            && b.cap
+                            && !b.upper
+                            && !b.sent_start
+                            && b.lower.len() >= 3
+                            && b.lex & (LEX_ANY_TITLE | LEX_ROLE | LEX_VERB | LEX_POSTNOMINAL) == 0
+                            && !not_a_name(&b.lower)
+                            && !ctx.blocked(b)
+                            && !medical_noun_follows(text, b.name_end)
+                        {
+                            j += 1;
+                        }
+                    }
+                }
                 out.push(ctx.span(i + 1, j, 0.95));
                 i = j + 1;
                 continue;
@@ -402,7 +421,73 @@ pub(crate) fn detect<'a>(
     any_case(&ctx, caseless, out);
     signature_lines(&ctx, out);
     extend_left(&ctx, first_span, out);
+    and_names(&ctx, first_span, out);
+    family_names(&ctx, out);
     propagate(&ctx, caseless, first_span, out);
+}
+
+/// "KEEP ROMERO FAMILY AWARE", "the okafor family": a surname before "family", in any case,
+/// when it is a census surname that is no English word (a word no list knows is too often
+/// a typo: "supprt family").
+fn family_names(ctx: &Ctx<'_>, out: &mut Vec<Span>) {
+    let toks = ctx.toks;
+    for w in toks.windows(2) {
+        let (t, f) = (&w[0], &w[1]);
+        if f.lower != "family" || t.name_end != t.end || &ctx.text[t.end..f.start] != " " {
+            continue;
+        }
+        if t.lower.len() >= 3
+            && t.lex == 0
+            && ctx.d.last.contains_key(t.lower.as_ref())
+            && ctx.dict_name_not_word(t)
+            && !not_a_name(&t.lower)
+        {
+            out.push(Span::new(t.start, t.name_end, Kind::Name, 0.8));
+        }
+    }
+}
+
+/// "Suzette and Hank are his proxies", "called JOHN AND MARTHA": a word joined to a name
+/// found here by "and" or "&" is a name too when it is written like it (same case) and is a
+/// census first name, a census surname that is no English word, or a word no list knows.
+fn and_names(ctx: &Ctx<'_>, from: usize, out: &mut Vec<Span>) {
+    let toks = ctx.toks;
+    let mut found = Vec::new();
+    for s in out[from..].iter().filter(|s| s.kind == Kind::Name) {
+        let k = toks.partition_point(|t| t.start < s.end);
+        let (Some(and), Some(b)) = (toks.get(k), toks.get(k + 1)) else {
+            continue;
+        };
+        let last = &toks[k.saturating_sub(1)];
+        if last.name_end != s.end
+            || !matches!(and.lower.as_ref(), "and" | "&")
+            || !adjacent(ctx.text, last, and)
+            || !adjacent(ctx.text, and, b)
+        {
+            continue;
+        }
+        let same_case = if last.upper {
+            b.upper
+        } else if last.cap {
+            b.cap && !b.upper
+        } else {
+            !b.cap && !b.upper
+        };
+        let named = ctx.d.first.contains_key(b.lower.as_ref())
+            || ctx.dict_name_not_word(b)
+            || ctx.unknown_word(b);
+        if same_case
+            && named
+            && b.lower.len() >= 3
+            && b.lex == 0
+            && !not_a_name(&b.lower)
+            && !ctx.blocked(b)
+            && !medical_noun_follows(ctx.text, b.name_end)
+        {
+            found.push(Span::new(b.start, b.name_end, Kind::Name, 0.8));
+        }
+    }
+    out.extend(found);
 }
 
 /// Grows each name found here to the left over what belongs to it but could not start it:
