@@ -505,13 +505,10 @@ pub(crate) fn detect(env: &Env<'_>, toks: &[Tok<'_>], caseless: &[bool], out: &m
                     .take(2)
                     .take_while(|p| !text[p.end..t.start].contains(['\n', '.', ';']))
                     .any(|p| is(MOVE_VERBS, &p.lower));
-            // "at Holy Cross", "from Kessler Adventist": two capitalised words mid-sentence
-            // after "at" or "from" in mixed-case text name a place even without a verb
-            let pair = matches!(l, "at" | "from")
-                && i + 2 < n
-                && titled(i + 1)
-                && titled(i + 2)
-                && joined(text, nx, &toks[i + 2]);
+            // "at Holy Cross", "surgeon from Harbor": a capitalised word mid-sentence after a
+            // lower-case "at" or "from" in mixed-case text names a place even without a verb
+            // ("SELECT * FROM Users" is not one)
+            let pair = matches!(l, "at" | "from") && !t.upper && titled(i + 1);
             // "SCREENED BY HOLY CROSS REHAB", "presented to holy cross hospital": after a cue,
             // English words up to a facility word name it, in any case
             if verb && !team && joined(text, t, nx) {
