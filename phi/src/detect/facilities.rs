@@ -592,6 +592,7 @@ pub(crate) fn detect(env: &Env<'_>, toks: &[Tok<'_>], caseless: &[bool], out: &m
         }
         i += 1;
     }
+    city_state(env, toks, out);
     // the same facility elsewhere in the note, in any case
     if heads.is_empty() {
         return;
@@ -608,5 +609,64 @@ pub(crate) fn detect(env: &Env<'_>, toks: &[Tok<'_>], caseless: &[bool], out: &m
             continue;
         }
         out.push(Span::new(t.start, t.name_end, Kind::Organization, 0.7));
+    }
+}
+
+/// The gazetteer entry of one token, looked up in title case so that any case matches.
+fn gazetteer(env: &Env<'_>, t: &Tok<'_>, place: Place) -> bool {
+    let word = &env.text[t.start..t.name_end];
+    let mut chars = t.lower.chars();
+    let Some(c) = chars.next() else {
+        return false;
+    };
+    let title: String = c.to_uppercase().chain(chars).collect();
+    env.dicts.gaz_map.get(&title).is_some_and(|entries| {
+        entries
+            .iter()
+            .any(|(p, e)| e.place == place && p.eq_ignore_ascii_case(word))
+    })
+}
+
+/// A one-word city followed by a state name, in any case: "this towson maryland facility",
+/// "FROM FAIRHOPE, ALABAMA" (the state says the city is a place, even when its name is also
+/// an English word).
+fn city_state(env: &Env<'_>, toks: &[Tok<'_>], out: &mut Vec<Span>) {
+    // "lives in DC", "moved to NC": a state code after a verb of residence
+    if env.policy.states_and_countries {
+        for w in toks.windows(3) {
+            let (v, p, c) = (&w[0], &w[1], &w[2]);
+            let residence = matches!(
+                v.lower.as_ref(),
+                "lives" | "live" | "living" | "resides" | "residing" | "moved" | "relocated"
+            );
+            if residence
+                && matches!(p.lower.as_ref(), "in" | "to")
+                && c.upper
+                && c.name_end - c.start == 2
+                && env
+                    .dicts
+                    .state_codes
+                    .contains(&env.text[c.start..c.name_end])
+                && &env.text[v.end..p.start] == " "
+                && &env.text[p.end..c.start] == " "
+            {
+                out.push(Span::new(c.start, c.name_end, Kind::Location, 0.75));
+            }
+        }
+    }
+    for w in toks.windows(2) {
+        let (c, st) = (&w[0], &w[1]);
+        let gap = &env.text[c.name_end..st.start];
+        if !(gap == " " || gap == ", ") || c.lower.len() < 3 || c.name_end != c.end {
+            continue;
+        }
+        if gazetteer(env, st, Place::State) && gazetteer(env, c, Place::City) {
+            let end = if env.policy.states_and_countries {
+                st.name_end
+            } else {
+                c.name_end
+            };
+            out.push(Span::new(c.start, end, Kind::Location, 0.75));
+        }
     }
 }
