@@ -58,6 +58,10 @@ const TRANSFER_VERBS: &[&str] = &[
     "transported",
     "txd",
     "txed",
+    "tx",
+    "amb",
+    "ambulance",
+    "ems",
     "adm",
     "brought",
     "followed",
@@ -250,6 +254,7 @@ const C_WORD: u8 = 2;
 const C_PREP: u8 = 4;
 const C_PLACE_PREP: u8 = 8;
 const C_SAINT: u8 = 16;
+const C_VERB: u8 = 32;
 
 /// "St." and its kin, before a saint's name in a facility: "TO GO TO ST. MARY".
 const SAINTS: &[&str] = &["mt", "saint", "st", "ste"];
@@ -265,6 +270,7 @@ fn class(w: &str) -> u8 {
             (TRANSFER_PREPS, C_PREP),
             (PLACE_PREPS, C_PLACE_PREP),
             (SAINTS, C_SAINT),
+            (TRANSFER_VERBS, C_VERB),
         ] {
             for w in list {
                 *m.entry(w).or_default() |= flag;
@@ -273,7 +279,7 @@ fn class(w: &str) -> u8 {
         m
     });
     // most tokens are rejected by length and first letter without hashing
-    const LETTERS: &[u8] = b"abcfghimnrstv";
+    const LETTERS: &[u8] = b"abcdefghimnprstv";
     match w.as_bytes().first() {
         Some(c) if w.len() <= 14 && LETTERS.contains(c) => m.get(w).copied().unwrap_or(0),
         _ => 0,
@@ -543,9 +549,12 @@ pub(crate) fn detect(env: &Env<'_>, toks: &[Tok<'_>], caseless: &[bool], out: &m
             let head = verb && ctx.cue_head(i + 1);
             if (verb || moved || pair) && !team && joined(text, t, nx) && (head || titled(i + 1)) {
                 let mut j = i + 1;
+                // (not across a sentence end: "tx to QMH. PMH: CAD")
                 while j + 1 < n
                     && j < i + 3
                     && joined(text, &toks[j], &toks[j + 1])
+                    && (!text[toks[j].end..toks[j + 1].start].contains('.')
+                        || is(SAINTS, &toks[j].lower))
                     && (ctx.name_part(j + 1)
                         || !head && titled(j + 1)
                         || is(FACILITY_WORDS, &toks[j + 1].lower) && toks[j + 1].lower != "home")
@@ -562,6 +571,30 @@ pub(crate) fn detect(env: &Env<'_>, toks: &[Tok<'_>], caseless: &[bool], out: &m
                     0.75,
                 ));
                 i = j + 1;
+                continue;
+            }
+        }
+        // 3b. a ward after a transfer verb without a preposition: "TRANSFER KELLERMAN 2",
+        // "transferred halvorsen 4" (a head word and a one- or two-digit floor or unit)
+        if cls & C_VERB != 0 && i + 1 < n {
+            let nx = &toks[i + 1];
+            let rest = text.as_bytes().get(nx.end..).unwrap_or_default();
+            let digits = rest
+                .iter()
+                .skip(1)
+                .take_while(|c| c.is_ascii_digit())
+                .count();
+            let floor = rest.first() == Some(&b' ')
+                && (1..=2).contains(&digits)
+                && !rest.get(1 + digits).is_some_and(|c| {
+                    c.is_ascii_alphanumeric()
+                        || matches!(c, b'/' | b':' | b'.' | b'%')
+                            && rest.get(2 + digits).is_some_and(u8::is_ascii_digit)
+                });
+            if floor && joined(text, t, nx) && nx.lower.len() >= 4 && ctx.cue_head(i + 1) {
+                heads.push(nx.lower.as_ref());
+                out.push(Span::new(nx.start, nx.name_end, Kind::Organization, 0.75));
+                i += 2;
                 continue;
             }
         }
