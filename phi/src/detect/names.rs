@@ -369,7 +369,19 @@ pub(crate) fn detect<'a>(
                         .bytes()
                         .next_back()
                         .is_some_and(|c| c.is_ascii_digit());
-                    if !shape || after_number || ctx.blocked(tk) && !tk.initial || count >= 4 {
+                    // "Bernard Foley CRT": a clinical word right before the post-nominal is the
+                    // surname when a census first name in the same case comes before it
+                    let eponym_surname = count == 0
+                        && k >= 1
+                        && adjacent(text, &toks[k - 1], tk)
+                        && toks[k - 1].name_end == toks[k - 1].end
+                        && toks[k - 1].cap == tk.cap
+                        && toks[k - 1].upper == tk.upper
+                        && ctx.d.first.contains_key(toks[k - 1].lower.as_ref())
+                        && !not_a_name(&toks[k - 1].lower)
+                        && !ctx.blocked(&toks[k - 1]);
+                    let blocked = ctx.blocked(tk) && !tk.initial && !eponym_surname;
+                    if !shape || after_number || blocked || count >= 4 {
                         break;
                     }
                     count += 1;
