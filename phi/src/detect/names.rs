@@ -773,6 +773,24 @@ impl Ctx<'_> {
 fn signature_lines(ctx: &Ctx<'_>, out: &mut Vec<Span>) {
     let toks = ctx.toks;
     let text = ctx.text;
+    // the note's last word, after a sentence end, as its signature: "...NOT 1400U/HR. SUSAN"
+    if let Some(last) = toks.last() {
+        let before = text[..last.start].trim_end_matches([' ', '\t']);
+        let after_only_space = text[last.end..].trim().is_empty();
+        if after_only_space
+            && before.ends_with('.')
+            && (last.upper || last.cap)
+            && last.name_end - last.start >= 3
+            && last.name_end == last.end
+            && ctx.d.first.get(last.lower.as_ref()) == Some(&false)
+            && !ctx.is_common_word(last)
+            && !ctx.blocked(last)
+            && !not_a_name(&last.lower)
+            && last.lex == 0
+        {
+            out.push(Span::new(last.start, last.name_end, Kind::Name, 0.75));
+        }
+    }
     let mut a = 0;
     while a < toks.len() {
         let line_start = text[..toks[a].start].rfind('\n').map_or(0, |k| k + 1);
