@@ -26,12 +26,17 @@ pub(crate) fn medical_noun_follows(text: &str, end: usize) -> bool {
     if a.trim_start_matches(' ').starts_with("- ") {
         return false;
     }
-    let w = a
-        .trim_start_matches([' ', '-', '\''])
+    let rest = a.trim_start_matches([' ', '-', '\'']);
+    let w = rest
         .split(|c: char| !c.is_ascii_alphabetic() && c != '\'')
         .next()
         .unwrap_or("");
-    lex(w) & LEX_MEDICAL_NOUN != 0
+    // "Lopie Certusi cell# 410-...": "cell" as a phone label, not "X cell"
+    let label = w == "cell"
+        && rest[w.len()..]
+            .trim_start_matches(' ')
+            .starts_with(|c: char| c == '#' || c == ':' || c.is_ascii_digit() || c == '(');
+    lex(w) & LEX_MEDICAL_NOUN != 0 && !label
 }
 
 /// A surname that needs no further context: in the census list and not an English word, or
