@@ -953,7 +953,26 @@ fn any_case(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
                 false
             };
             if accept {
-                let j = ctx.extend_any(i + 1);
+                let mut j = ctx.extend_any(i + 1);
+                // "dtr-in-law Rita Hickey": a census surname in the same case after a census
+                // first name, even when it is also an English word
+                if j == i + 1 && (title || role) && ctx.d.first.contains_key(nx.lower.as_ref()) {
+                    if let Some(b) = toks.get(j + 1) {
+                        if adjacent(text, nx, b)
+                            && nx.name_end == nx.end
+                            && b.cap == nx.cap
+                            && b.upper == nx.upper
+                            && b.lower.len() >= 3
+                            && b.lex == 0
+                            && ctx.d.last.contains_key(b.lower.as_ref())
+                            && !not_a_name(&b.lower)
+                            && !ctx.blocked(b)
+                            && !medical_noun_follows(text, b.name_end)
+                        {
+                            j += 1;
+                        }
+                    }
+                }
                 if !medical_noun_follows(text, toks[j].name_end) {
                     out.push(ctx.span(i + 1, j, if title || role { 0.9 } else { 0.8 }));
                     // "drs ansel and pemberton"
