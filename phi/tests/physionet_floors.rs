@@ -24,7 +24,7 @@ use clinfer_phi::Scrubber;
 // towards them as the rules improve.
 
 /// Least counted recall on physionet_dev (all gold kinds but `DateYear`; target 0.97).
-const MIN_RECALL: f64 = 0.92;
+const MIN_RECALL: f64 = 0.93;
 /// Least precision on physionet_dev (target 0.80).
 const MIN_PRECISION: f64 = 0.87;
 /// Largest share of physionet_dev notes without gold PHI that have any span (target 0.15).
