@@ -484,7 +484,7 @@ pub(crate) fn detect(env: &Env<'_>, toks: &[Tok<'_>], caseless: &[bool], out: &m
                     "team" | "service" | "consult" | "dept" | "department"
                 );
             // In mixed-case text a capitalised English word mid-sentence after the cue is a
-            // proper name too: "went to Harbor", "a bed at Holy Cross" (it does not spread
+            // proper name too: "went to Brightwater", "a bed at Linden Grove" (it does not spread
             // through the note: "harbor" elsewhere may be the word)
             let titled = |k: usize| {
                 let x = &toks[k];
@@ -511,11 +511,11 @@ pub(crate) fn detect(env: &Env<'_>, toks: &[Tok<'_>], caseless: &[bool], out: &m
                     .take(2)
                     .take_while(|p| !text[p.end..t.start].contains(['\n', '.', ';']))
                     .any(|p| is(MOVE_VERBS, &p.lower));
-            // "at Holy Cross", "surgeon from Harbor": a capitalised word mid-sentence after a
+            // "at Linden Grove", "surgeon from Brightwater": a capitalised word mid-sentence after a
             // lower-case "at" or "from" in mixed-case text names a place even without a verb
             // ("SELECT * FROM Users" is not one)
             let pair = matches!(l, "at" | "from") && !t.upper && titled(i + 1);
-            // "SCREENED BY HOLY CROSS REHAB", "presented to holy cross hospital": after a cue,
+            // "SCREENED BY ASHFORD VALLEY REHAB", "presented to elm valley hospital": after a cue,
             // English words up to a facility word name it, in any case
             if verb && !team && joined(text, t, nx) {
                 let mut j = i + 1;

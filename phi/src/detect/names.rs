@@ -31,7 +31,7 @@ pub(crate) fn medical_noun_follows(text: &str, end: usize) -> bool {
         .split(|c: char| !c.is_ascii_alphabetic() && c != '\'')
         .next()
         .unwrap_or("");
-    // "Lopie Certusi cell# 410-...": "cell" as a phone label, not "X cell"
+    // "Quenby Ardlowe cell# 410-...": "cell" as a phone label, not "X cell"
     let label = w == "cell"
         && rest[w.len()..]
             .trim_start_matches(' ')
@@ -174,7 +174,7 @@ pub(crate) fn detect<'a>(
                 && !ctx.d.clinical_caps.contains(nx.lower.as_ref())
             {
                 let mut j = ctx.extend(i + 1, false);
-                // "Dr Ferdinand Baker": after a title and a census first name, the next
+                // "Dr Leopold Carpenter": after a title and a census first name, the next
                 // capitalised word is the surname even when it is an English word
                 if j == i + 1 && ctx.d.first.contains_key(nx.lower.as_ref()) && !nx.upper {
                     if let Some(b) = toks.get(j + 1) {
@@ -374,7 +374,7 @@ pub(crate) fn detect<'a>(
                         .bytes()
                         .next_back()
                         .is_some_and(|c| c.is_ascii_digit());
-                    // "Bernard Foley CRT": a clinical word right before the post-nominal is the
+                    // "Gordon Foley CRT": a clinical word right before the post-nominal is the
                     // surname when a census first name in the same case comes before it
                     let eponym_surname = count == 0
                         && k >= 1
@@ -464,7 +464,7 @@ fn family_names(ctx: &Ctx<'_>, out: &mut Vec<Span>) {
     }
 }
 
-/// "Suzette and Hank are his proxies", "called JOHN AND MARTHA": a word joined to a name
+/// "Rosalind and Walter are his proxies", "called JOHN AND MARTHA": a word joined to a name
 /// found here by "and" or "&" is a name too when it is written like it (same case) and is a
 /// census first name, a census surname that is no English word, or a word no list knows.
 fn and_names(ctx: &Ctx<'_>, from: usize, out: &mut Vec<Span>) {
@@ -508,8 +508,8 @@ fn and_names(ctx: &Ctx<'_>, from: usize, out: &mut Vec<Span>) {
 }
 
 /// Grows each name found here to the left over what belongs to it but could not start it:
-/// an initial ("q. lander rrt", "J. Halvorsen") and a census first name written in the same
-/// case as the name ("mary theresa kondouli", "BILL KOWALCZYK"), one space apart; at most
+/// an initial ("j. tovar rrt", "J. Halvorsen") and a census first name written in the same
+/// case as the name ("alma jean quist", "DORIS KOWALCZYK"), one space apart; at most
 /// two tokens.
 fn extend_left(ctx: &Ctx<'_>, from: usize, out: &mut [Span]) {
     let text = ctx.text.as_bytes();
@@ -847,7 +847,7 @@ fn any_case(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
             (t.lower.as_ref(), t.lex)
         };
         // every rule below needs one of these: skip the rest of the tokens cheaply
-        // an initial: one letter and a dot, capitalised, or in a one-case line ("q. lander
+        // an initial: one letter and a dot, capitalised, or in a one-case line ("j. tovar
         // rrt", "nsg (d. renna and j. obrien)")
         let initial = |k: usize| {
             let x = &toks[k];
@@ -885,7 +885,7 @@ fn any_case(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
                 continue;
             }
         }
-        // "DR. L. WOJCIK", "Q. LANDER RRT": an initial and a surname (one-case lines, or
+        // "DR. L. WOJCIK", "J. TOVAR RRT": an initial and a surname (one-case lines, or
         // after a title)
         let titled = || i >= 1 && toks[i - 1].lex & LEX_ANY_TITLE != 0;
         // ("90'S. NTG": a plural's "S." is not an initial)
@@ -954,7 +954,7 @@ fn any_case(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
             };
             if accept {
                 let mut j = ctx.extend_any(i + 1);
-                // "dtr-in-law Rita Hickey": a census surname in the same case after a census
+                // "daughter Rita Quist": a census surname in the same case after a census
                 // first name, even when it is also an English word
                 if j == i + 1 && (title || role) && ctx.d.first.contains_key(nx.lower.as_ref()) {
                     if let Some(b) = toks.get(j + 1) {
