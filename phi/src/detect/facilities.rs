@@ -485,7 +485,7 @@ pub(crate) fn detect(env: &Env<'_>, toks: &[Tok<'_>], caseless: &[bool], out: &m
                 );
             // In mixed-case text a capitalised English word mid-sentence after the cue is a
             // proper name too: "went to Brightwater", "a bed at Linden Grove" (it does not spread
-            // through the note: "harbor" elsewhere may be the word)
+            // through the note: "grove" elsewhere may be the word)
             let titled = |k: usize| {
                 let x = &toks[k];
                 let xl = x.lower.as_ref();
