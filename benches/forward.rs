@@ -13,11 +13,16 @@ const DISTILBERT_BASE: &str = r#"{"model_type": "distilbert", "vocab_size": 3052
     "max_position_embeddings": 512, "pad_token_id": 0,
     "id2label": {"0": "NEGATIVE", "1": "POSITIVE"}}"#;
 
-/// The full-size shape with random weights, in `mode` (`f32` or `int8`).
+/// The full-size shape with random weights, in `mode` (`f32`, `bf16` or `int8`).
 fn model(mode: &str) -> Model {
     let config = Config::from_json(DISTILBERT_BASE).expect("valid config");
     let varmap = VarMap::new();
-    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let dtype = if mode == "bf16" {
+        DType::BF16
+    } else {
+        DType::F32
+    };
+    let vb = VarBuilder::from_varmap(&varmap, dtype, &Device::Cpu);
     let mut m = Model::from_varbuilder(config, vb).expect("random weights");
     if mode == "int8" {
         m.quantize_int8(Kernel::detect()).expect("int8");
@@ -26,7 +31,7 @@ fn model(mode: &str) -> Model {
 }
 
 fn forward(c: &mut Criterion) {
-    for mode in ["f32", "int8"] {
+    for mode in ["f32", "bf16", "int8"] {
         forward_mode(c, mode);
     }
 }
@@ -59,7 +64,7 @@ fn forward_mode(c: &mut Criterion, mode: &str) {
 /// A batch of 32 rows of mixed lengths (8 to 64 tokens, spread like SST-2 sentences) in the
 /// padded and the packed layout.
 fn mixed_lengths(c: &mut Criterion) {
-    for mode in ["f32", "int8"] {
+    for mode in ["f32", "bf16", "int8"] {
         mixed_lengths_mode(c, mode);
     }
 }

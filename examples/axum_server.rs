@@ -37,7 +37,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use clap::Parser;
-use clinfer::core::DeviceSpec;
+use clinfer::core::{DTypeSpec, DeviceSpec};
 use clinfer::{ClassifyOptions, Error, Pipeline, Protocol};
 use serde::Serialize;
 
@@ -53,6 +53,9 @@ struct Args {
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "cpu")]
     device: DeviceSpec,
+    /// Precision mode: auto, f32, f16, bf16 or int8.
+    #[arg(long, default_value = "auto")]
+    dtype: DTypeSpec,
     /// Most rows per forward pass.
     #[arg(long, default_value_t = 32)]
     max_batch_size: usize,
@@ -396,6 +399,7 @@ async fn run(args: Args) -> Result<(), String> {
     let pipeline = Pipeline::builder()
         .model_dir(&args.model)
         .device(args.device)
+        .dtype(args.dtype)
         .scrub(!args.no_scrub)
         .max_batch_size(args.max_batch_size)
         .max_wait(Duration::from_millis(args.max_wait_ms))

@@ -114,8 +114,9 @@ impl Classifier {
         self.inner.mode()
     }
 
-    /// What computes the linear layers: `amx-int8`, `avx512-vnni`, `avx2` or `portable` (int8, picked from
-    /// the CPU at run time), `candle-cpu` or `candle-cuda`.
+    /// What computes the linear layers, picked from the CPU at run time: `avx512-f32` or
+    /// `gemm-f32` (f32), `avx512-bf16` or `bf16-emulated` (bf16), `amx-int8`, `avx512-vnni`,
+    /// `avx2` or `portable` (int8), `candle-cpu` (f16 on the CPU) or `candle-cuda`.
     #[getter]
     fn kernel(&self) -> &'static str {
         self.inner.kernel()

@@ -137,7 +137,7 @@ impl Model {
         match self.network.int8_kernel() {
             Some(k) => k.name(),
             None if self.network.device().is_cuda() => "candle-cuda",
-            None => "candle-cpu",
+            None => self.network.float_kernel().unwrap_or("candle-cpu"),
         }
     }
 
@@ -629,8 +629,9 @@ impl Classifier {
         self.model.mode()
     }
 
-    /// What computes the linear layers: `amx-int8`, `avx512-vnni`, `avx2` or `portable` for int8 (picked
-    /// from the CPU at run time), `candle-cpu` or `candle-cuda` for float modes.
+    /// What computes the linear layers, picked from the CPU at run time: `avx512-f32` or
+    /// `gemm-f32` (f32), `avx512-bf16` or `bf16-emulated` (bf16), `amx-int8`, `avx512-vnni`,
+    /// `avx2` or `portable` (int8), `candle-cpu` (f16 on the CPU) or `candle-cuda`.
     #[must_use]
     pub fn kernel(&self) -> &'static str {
         self.model.kernel()

@@ -24,10 +24,13 @@
 //! [`DeviceSpec::Auto`] (which falls back to the CPU when no GPU answers). With the `hub`
 //! feature, `ClassifierBuilder::hub` downloads a checkpoint from the Hugging Face Hub.
 
+mod bf16pack;
 pub mod classifier;
 pub mod config;
 pub mod device;
 pub mod error;
+mod f32pack;
+mod fastmath;
 #[cfg(feature = "hub")]
 pub mod hub;
 pub mod int8;

@@ -65,3 +65,32 @@ def classifier(model_dir: str) -> "object":
     import clinfer
 
     return clinfer.Classifier(model_dir)
+
+
+def _cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where it cannot be read)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def expected_kernel(dtype: str) -> str:
+    """The kernel a CPU model in ``dtype`` must report on this machine (the same run-time
+    choice the Rust side makes from CPUID)."""
+    flags = _cpu_flags()
+    if dtype == "int8":
+        if {"amx_int8", "amx_tile"} <= flags and "CLINFER_NO_AMX" not in os.environ:
+            return "amx-int8"
+        if {"avx512_vnni", "avx512bw", "avx512f"} <= flags:
+            return "avx512-vnni"
+        return "avx2" if {"avx2", "fma"} <= flags else "portable"
+    if dtype == "bf16":
+        return "avx512-bf16" if {"avx512_bf16", "avx512f"} <= flags else "bf16-emulated"
+    if dtype == "f32":
+        return "avx512-f32" if "avx512f" in flags else "gemm-f32"
+    return "candle-cpu"

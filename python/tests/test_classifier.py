@@ -7,6 +7,7 @@ import math
 import pytest
 
 import clinfer
+from conftest import expected_kernel
 
 
 def test_predictions_match_teacher(teacher: tuple[str, list[tuple[str, str, float, float]]]) -> None:
@@ -44,10 +45,7 @@ def test_bad_device(model_dir: str) -> None:
 def test_every_dtype_runs_and_says_what_ran(model_dir: str, dtype: str) -> None:
     c = clinfer.Classifier(model_dir, dtype=dtype)
     assert c.dtype == ("f32" if dtype == "auto" else dtype)
-    if dtype == "int8":
-        assert c.kernel in ("amx-int8", "avx512-vnni", "avx2", "portable")
-    else:
-        assert c.kernel == "candle-cpu"
+    assert c.kernel == expected_kernel(c.dtype)
     base = clinfer.Classifier(model_dir).predict(["a warm , funny and moving film"])[0]
     got = c.predict(["a warm , funny and moving film"])[0]
     assert got.label == base.label

@@ -16,6 +16,8 @@ use crate::config::{Activation, Config, LAYER_NORM_EPS};
 use crate::error::{Error, Result};
 use crate::int8::{Kernel, PackedI8};
 
+use super::fast;
+
 /// Large negative bias added to attention scores at padded positions (in f32).
 const MASKED_BIAS: f64 = -1e9;
 
@@ -527,6 +529,97 @@ impl DistilBertModel {
     }
 }
 
+/// The encoder a classifier runs: candle's tensor ops, or [`super::fast`]'s buffers.
+#[derive(Debug, Clone)]
+enum Encoder {
+    Candle(DistilBertModel),
+    Fast(Box<fast::FastEncoder>),
+}
+
+fn floats(t: &Tensor) -> Result<Vec<f32>> {
+    Ok(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?)
+}
+
+fn fast_lin(p: &Proj) -> Result<fast::Lin> {
+    let Proj::Float(l) = p else {
+        return Err(Error::InvalidConfig(
+            "an int8 layer cannot move to the fast encoder".into(),
+        ));
+    };
+    let (n, k) = l.weight().dims2()?;
+    let b = match l.bias() {
+        Some(b) => floats(b)?,
+        None => vec![0.0; n],
+    };
+    Ok(fast::Lin::F32 {
+        w: floats(l.weight())?,
+        b,
+        n,
+        k,
+    })
+}
+
+fn fast_norm(n: &LayerNorm) -> Result<fast::Norm> {
+    Ok(fast::Norm {
+        gamma: floats(&n.weight)?,
+        beta: floats(&n.bias)?,
+    })
+}
+
+impl DistilBertModel {
+    /// The same encoder over plain buffers ([`super::fast`]); q, k and v fused.
+    fn to_fast(&self, cfg: &Config) -> Result<fast::FastEncoder> {
+        let mut blocks = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            let a = &layer.attention;
+            let qkv = match &a.qkv {
+                Qkv::Separate { q, k, v } => {
+                    let parts = [fast_lin(q)?, fast_lin(k)?, fast_lin(v)?];
+                    let (mut w, mut b) = (Vec::new(), Vec::new());
+                    let (mut n, mut kk) = (0, 0);
+                    for part in parts {
+                        if let fast::Lin::F32 {
+                            w: pw,
+                            b: pb,
+                            n: pn,
+                            k: pk,
+                        } = part
+                        {
+                            w.extend(pw);
+                            b.extend(pb);
+                            n += pn;
+                            kk = pk;
+                        }
+                    }
+                    fast::Lin::F32 { w, b, n, k: kk }
+                }
+                Qkv::Fused(p) => fast_lin(p)?,
+            };
+            blocks.push(fast::Block {
+                qkv,
+                out: fast_lin(&a.out_lin)?,
+                norm1: fast_norm(&layer.sa_layer_norm)?,
+                ffn1: fast_lin(&layer.ffn.lin1)?,
+                ffn2: fast_lin(&layer.ffn.lin2)?,
+                norm2: fast_norm(&layer.output_layer_norm)?,
+            });
+        }
+        Ok(fast::FastEncoder {
+            dim: cfg.dim,
+            n_heads: cfg.n_heads,
+            eps: LAYER_NORM_EPS,
+            activation: cfg.activation,
+            vocab: cfg.vocab_size,
+            max_positions: cfg.max_position_embeddings,
+            word: floats(self.embeddings.word.embeddings())?,
+            position: floats(self.embeddings.position.embeddings())?,
+            embed_norm: fast_norm(&self.embeddings.layer_norm)?,
+            blocks,
+            isa: crate::fastmath::Isa::detect(),
+        })
+    }
+}
+
 /// Turns a `(batch, seq)` 0/1 mask into an f32 additive bias of shape `(batch, 1, 1, seq)`.
 fn attention_bias(mask: &Tensor) -> Result<Tensor> {
     let (batch, seq) = mask.dims2()?;
@@ -540,7 +633,7 @@ fn attention_bias(mask: &Tensor) -> Result<Tensor> {
 /// `[CLS]` → `pre_classifier` → ReLU → `classifier`.
 #[derive(Debug, Clone)]
 pub struct DistilBertForSequenceClassification {
-    distilbert: DistilBertModel,
+    encoder: Encoder,
     pre_classifier: Linear,
     classifier: Linear,
     device: Device,
@@ -555,9 +648,28 @@ impl DistilBertForSequenceClassification {
     /// # Errors
     /// A missing tensor or a shape that does not match `cfg` (including a classifier whose
     /// number of outputs differs from the number of labels in the config).
+    ///
+    /// An f32 or bf16 model on the CPU runs the encoder of [`super::fast`] (set
+    /// `CLINFER_CPU_ENGINE` to `candle` to run candle's tensor ops instead, for comparisons);
+    /// f16 on the CPU and every dtype on CUDA run candle.
     pub fn load(vb: VarBuilder<'_>, cfg: &Config) -> Result<Self> {
+        let candle = DistilBertModel::load(vb.pp("distilbert"), cfg)?;
+        let use_fast = vb.device().is_cpu()
+            && matches!(vb.dtype(), DType::F32 | DType::BF16)
+            && std::env::var("CLINFER_CPU_ENGINE").map_or(true, |v| v != "candle");
+        let encoder = if use_fast {
+            let mut fast = candle.to_fast(cfg)?;
+            if vb.dtype() == DType::BF16 {
+                fast.make_bf16(crate::bf16pack::Bf16Kernel::detect());
+            } else {
+                fast.pack_f32();
+            }
+            Encoder::Fast(Box::new(fast))
+        } else {
+            Encoder::Candle(candle)
+        };
         Ok(Self {
-            distilbert: DistilBertModel::load(vb.pp("distilbert"), cfg)?,
+            encoder,
             pre_classifier: linear(vb.pp("pre_classifier"), cfg.dim, cfg.dim)?,
             classifier: linear(vb.pp("classifier"), cfg.dim, cfg.num_labels())?,
             device: vb.device().clone(),
@@ -584,7 +696,10 @@ impl DistilBertForSequenceClassification {
                 self.dtype
             )));
         }
-        self.distilbert.quantize_int8(kernel)?;
+        match &mut self.encoder {
+            Encoder::Candle(m) => m.quantize_int8(kernel)?,
+            Encoder::Fast(f) => f.quantize(kernel),
+        }
         self.int8 = Some(kernel);
         Ok(())
     }
@@ -603,8 +718,110 @@ impl DistilBertForSequenceClassification {
     /// # Errors
     /// Tensor shape or device errors.
     pub fn forward(&self, input_ids: &Tensor, attention_mask: Option<&Tensor>) -> Result<Tensor> {
-        let cls = self.distilbert.forward_cls(input_ids, attention_mask)?;
+        let cls = self.cls_padded(input_ids, attention_mask)?;
         self.head(&cls)
+    }
+
+    /// Whether the encoder is [`super::fast`]'s (`"fast"`) or candle's (`"candle"`).
+    #[must_use]
+    pub fn engine(&self) -> &'static str {
+        match self.encoder {
+            Encoder::Candle(_) => "candle",
+            Encoder::Fast(_) => "fast",
+        }
+    }
+
+    /// What computes the float linear layers of the fast encoder (`avx512-f32` with weights
+    /// packed at load, `gemm-f32`, `avx512-bf16` or `bf16-emulated`); `None` for candle's
+    /// encoder.
+    #[must_use]
+    pub fn float_kernel(&self) -> Option<&'static str> {
+        match &self.encoder {
+            Encoder::Candle(_) => None,
+            Encoder::Fast(f) => Some(f.float_kernel()),
+        }
+    }
+
+    fn cls_padded(&self, input_ids: &Tensor, attention_mask: Option<&Tensor>) -> Result<Tensor> {
+        let fast = match &self.encoder {
+            Encoder::Candle(m) => return m.forward_cls(input_ids, attention_mask),
+            Encoder::Fast(f) => f,
+        };
+        let ids: Vec<Vec<u32>> = input_ids.to_dtype(DType::U32)?.to_vec2()?;
+        let mask: Option<Vec<Vec<u32>>> = attention_mask
+            .map(|m| m.to_dtype(DType::U32)?.to_vec2())
+            .transpose()?;
+        if let Some(mask) = &mask {
+            if mask.len() != ids.len() || mask.iter().zip(&ids).any(|(m, i)| m.len() != i.len()) {
+                return Err(Error::InvalidIds(
+                    "the attention mask's shape differs from the ids'".into(),
+                ));
+            }
+        }
+        let rows: Vec<fast::Row<'_>> = ids
+            .iter()
+            .enumerate()
+            .map(|(r, row)| match &mask {
+                None => fast::Row {
+                    ids: row,
+                    mask: None,
+                },
+                Some(mask) => {
+                    let m = &mask[r];
+                    // right padding (ones, then zeros): the real tokens alone give the same
+                    // first-token state, without computing the padding
+                    let ones = m.iter().take_while(|&&v| v != 0).count();
+                    if ones > 0 && m[ones..].iter().all(|&v| v == 0) {
+                        fast::Row {
+                            ids: &row[..ones],
+                            mask: None,
+                        }
+                    } else {
+                        fast::Row {
+                            ids: row,
+                            mask: Some(m),
+                        }
+                    }
+                }
+            })
+            .collect();
+        self.fast_cls(fast, &rows)
+    }
+
+    fn cls_packed(&self, rows: &[&[u32]]) -> Result<Tensor> {
+        match &self.encoder {
+            Encoder::Candle(m) => m.forward_packed_cls(rows, &self.device),
+            Encoder::Fast(f) => {
+                let rows: Vec<fast::Row<'_>> = rows
+                    .iter()
+                    .map(|ids| fast::Row { ids, mask: None })
+                    .collect();
+                self.fast_cls(f, &rows)
+            }
+        }
+    }
+
+    fn fast_cls(&self, f: &fast::FastEncoder, rows: &[fast::Row<'_>]) -> Result<Tensor> {
+        for (i, row) in rows.iter().enumerate() {
+            if row.ids.is_empty() {
+                return Err(Error::InvalidIds(format!("row {i} is empty")));
+            }
+            if row.ids.len() > f.max_positions {
+                return Err(Error::InvalidIds(format!(
+                    "row {i} has {} tokens; the model accepts at most {}",
+                    row.ids.len(),
+                    f.max_positions
+                )));
+            }
+            if let Some(bad) = row.ids.iter().find(|&&id| id as usize >= f.vocab) {
+                return Err(Error::InvalidIds(format!(
+                    "row {i} holds id {bad}, outside the vocabulary of {}",
+                    f.vocab
+                )));
+            }
+        }
+        let cls = f.forward_cls(rows);
+        Ok(Tensor::from_vec(cls, (rows.len(), f.dim), &self.device)?.to_dtype(self.dtype)?)
     }
 
     /// Computes logits, `(rows, num_labels)` in f32, for rows of token ids of any lengths in
@@ -614,7 +831,7 @@ impl DistilBertForSequenceClassification {
     /// # Errors
     /// Tensor shape or device errors; ids outside the vocabulary.
     pub fn forward_packed(&self, rows: &[&[u32]]) -> Result<Tensor> {
-        let cls = self.distilbert.forward_packed_cls(rows, &self.device)?;
+        let cls = self.cls_packed(rows)?;
         self.head(&cls)
     }
 
@@ -625,7 +842,7 @@ impl DistilBertForSequenceClassification {
     /// # Errors
     /// As [`Self::forward_packed`].
     pub fn forward_packed_with_pooled(&self, rows: &[&[u32]]) -> Result<(Tensor, Tensor)> {
-        let cls = self.distilbert.forward_packed_cls(rows, &self.device)?;
+        let cls = self.cls_packed(rows)?;
         self.head_with_pooled(&cls)
     }
 
@@ -639,7 +856,7 @@ impl DistilBertForSequenceClassification {
         input_ids: &Tensor,
         attention_mask: Option<&Tensor>,
     ) -> Result<(Tensor, Tensor)> {
-        let cls = self.distilbert.forward_cls(input_ids, attention_mask)?;
+        let cls = self.cls_padded(input_ids, attention_mask)?;
         self.head_with_pooled(&cls)
     }
 

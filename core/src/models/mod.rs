@@ -1,3 +1,4 @@
 //! Model implementations.
 
 pub mod distilbert;
+pub(crate) mod fast;

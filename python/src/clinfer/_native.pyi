@@ -99,7 +99,7 @@ class Classifier:
         """The precision mode that runs: f32, f16, bf16 or int8."""
     @property
     def kernel(self) -> str:
-        """What computes the linear layers: amx-int8, avx512-vnni, avx2, portable, candle-cpu or candle-cuda."""
+        """What computes the linear layers: avx512-f32, gemm-f32, avx512-bf16, bf16-emulated, amx-int8, avx512-vnni, avx2, portable, candle-cpu or candle-cuda."""
 
 @final
 class Span:
