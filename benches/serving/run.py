@@ -11,8 +11,9 @@ Contenders (all on the same CPUs, no pinning, each alone on the machine while me
 - ``ort-int8``: FastAPI + ONNX Runtime int8 (``quantize_dynamic``), one request per call
   (``fastapi_ort_int8.py``);
 - ``clinfer-<dtype>``: FastAPI + ``clinfer.Pipeline`` in that dtype (``fastapi_clinfer.py``):
-  PHI scrub, dynamic batching (max batch 32, max wait 5 ms);
-- ``axum``: ``examples/axum_server`` (Rust; PHI scrub, batching), ``--dtype int8``.
+  PHI scrub, dynamic batching (max batch 32, greedy: ``CLINFER_MAX_WAIT_MS``, default 0);
+- ``axum``: ``examples/axum_server`` (Rust; PHI scrub, batching), ``--dtype int8``, the same
+  batching.
 
 Pythons: ``--py-torch`` needs torch, transformers, onnxruntime, fastapi and uvicorn; ``--py-clinfer``
 the clinfer wheel, fastapi, uvicorn and aiohttp (it also runs the load generator,
@@ -98,7 +99,8 @@ def command(name: str, args: argparse.Namespace, port: int) -> tuple[List[str], 
                 "--port", str(port), "--log-level", "warning", "--no-access-log"], env
     if name == "axum":
         return [str(ROOT / "target/release/examples/axum_server"), "--model", str(args.model),
-                "--addr", f"127.0.0.1:{port}", "--dtype", args.axum_dtype], env
+                "--addr", f"127.0.0.1:{port}", "--dtype", args.axum_dtype,
+                "--max-wait-ms", os.environ.get("CLINFER_MAX_WAIT_MS", "0")], env
     raise SystemExit(f"unknown contender {name!r}")
 
 
