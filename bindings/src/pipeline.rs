@@ -144,30 +144,84 @@ fn callable(callback: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
     }
 }
 
+thread_local! {
+    /// Set on the delivery thread: callbacks run there.
+    static IN_CALLBACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// One finished request on its way to its Python callback.
+type Delivery = (Py<PyAny>, Result<Vec<Classification>, BindError>, bool);
+
+/// Hands a result to the delivery thread, which calls the callback under the GIL, so that
+/// tokio's workers never wait for the GIL (a Python thread holding it would stall every
+/// request behind them). Falls back to calling it here if the thread cannot start.
 fn call_back(callback: Py<PyAny>, result: Result<Vec<Classification>, BindError>, many: bool) {
-    Python::attach(|py| {
-        let outcome = match result {
-            Ok(mut v) if !many => match v.pop() {
-                Some(c) => Py::new(py, c).map(|c| c.into_any()),
-                None => Err(BindError(Error::internal("empty answer; this is a bug")).into()),
-            },
-            Ok(v) => v
-                .into_iter()
-                .map(|c| Py::new(py, c))
-                .collect::<PyResult<Vec<_>>>()
-                .and_then(|v| v.into_pyobject(py).map(|l| l.into_any().unbind())),
-            Err(e) => Err(PyErr::from(e)),
-        };
-        let called = match outcome {
-            Ok(value) => callback.call1(py, (value, py.None())),
-            Err(err) => callback.call1(py, (py.None(), err.into_value(py))),
-        };
-        if let Err(e) = called {
-            // The callback is ours (clinfer/__init__.py) and only schedules work on the
-            // event loop; if the loop is closed there is nobody left to tell.
-            e.write_unraisable(py, None);
+    match delivery() {
+        Some(tx) => {
+            if let Err(std::sync::mpsc::SendError(d)) = tx.send((callback, result, many)) {
+                Python::attach(|py| deliver(py, d));
+            }
         }
-    });
+        None => Python::attach(|py| deliver(py, (callback, result, many))),
+    }
+}
+
+/// The sender of this process's delivery thread, started on first use (and again in a
+/// forked child, like [`runtime`]).
+fn delivery() -> Option<std::sync::mpsc::Sender<Delivery>> {
+    static TX: Mutex<Option<(u32, std::sync::mpsc::Sender<Delivery>)>> = Mutex::new(None);
+    let pid = std::process::id();
+    let mut current = TX.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((owner, tx)) = &*current {
+        if *owner == pid {
+            return Some(tx.clone());
+        }
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<Delivery>();
+    std::thread::Builder::new()
+        .name("clinfer-py-callbacks".into())
+        .spawn(move || {
+            IN_CALLBACK.with(|c| c.set(true));
+            while let Ok(first) = rx.recv() {
+                // one GIL acquisition for everything already waiting (at most 64)
+                Python::attach(|py| {
+                    deliver(py, first);
+                    for _ in 0..64 {
+                        match rx.try_recv() {
+                            Ok(d) => deliver(py, d),
+                            Err(_) => break,
+                        }
+                    }
+                });
+            }
+        })
+        .ok()?;
+    *current = Some((pid, tx.clone()));
+    Some(tx)
+}
+
+fn deliver(py: Python<'_>, (callback, result, many): Delivery) {
+    let outcome = match result {
+        Ok(mut v) if !many => match v.pop() {
+            Some(c) => Py::new(py, c).map(|c| c.into_any()),
+            None => Err(BindError(Error::internal("empty answer; this is a bug")).into()),
+        },
+        Ok(v) => v
+            .into_iter()
+            .map(|c| Py::new(py, c))
+            .collect::<PyResult<Vec<_>>>()
+            .and_then(|v| v.into_pyobject(py).map(|l| l.into_any().unbind())),
+        Err(e) => Err(PyErr::from(e)),
+    };
+    let called = match outcome {
+        Ok(value) => callback.call1(py, (value, py.None())),
+        Err(err) => callback.call1(py, (py.None(), err.into_value(py))),
+    };
+    if let Err(e) = called {
+        // The callback is ours (clinfer/__init__.py) and only schedules work on the
+        // event loop; if the loop is closed there is nobody left to tell.
+        e.write_unraisable(py, None);
+    }
 }
 
 /// The facade pipeline: optional PHI scrub, dynamic batching, classification.
@@ -312,9 +366,9 @@ impl Pipeline {
         priority: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Classification> {
         self.fork.check("Pipeline")?;
-        if tokio::runtime::Handle::try_current().is_ok() {
-            // a callback of submit() runs on the runtime's threads: blocking one of them on
-            // a request that needs the runtime to finish would stall every caller
+        if tokio::runtime::Handle::try_current().is_ok() || IN_CALLBACK.with(|c| c.get()) {
+            // a callback of submit() runs on the delivery thread: blocking it would stall
+            // every other caller's answer (and a runtime thread could deadlock)
             return Err(PyRuntimeError::new_err(
                 "classify_blocking cannot be called from a clinfer callback or an async \
                  runtime thread; use submit() or await Pipeline.classify() there",

@@ -157,7 +157,9 @@ def test_sigterm_under_load_drains_every_accepted_request(gateway_factory: Any) 
                     text = (await probe.get("/metrics")).text
                     in_flight = sample(text, IN_FLIGHT, "/v1/classify")
                     queued = sample(text, QUEUED)
-                    if in_flight >= held_n:
+                    # in flight counts at the HTTP layer, before the text is scrubbed and
+                    # queued: wait for both
+                    if in_flight >= held_n and queued >= 1:
                         break
                     await asyncio.sleep(0.01)
             assert in_flight >= held_n, f"only {in_flight} of {held_n} requests reached the server"
