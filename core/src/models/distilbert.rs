@@ -529,7 +529,7 @@ impl DistilBertModel {
     }
 }
 
-/// The encoder a classifier runs: candle's tensor ops, or [`super::fast`]'s buffers.
+/// The encoder a classifier runs: candle's tensor ops, or the CPU encoder (`models/fast.rs`).
 #[derive(Debug, Clone)]
 enum Encoder {
     Candle(DistilBertModel),
@@ -567,7 +567,7 @@ fn fast_norm(n: &LayerNorm) -> Result<fast::Norm> {
 }
 
 impl DistilBertModel {
-    /// The same encoder over plain buffers ([`super::fast`]); q, k and v fused.
+    /// The same encoder over plain buffers (the CPU encoder, `models/fast.rs`); q, k and v fused.
     fn to_fast(&self, cfg: &Config) -> Result<fast::FastEncoder> {
         let mut blocks = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
@@ -649,7 +649,7 @@ impl DistilBertForSequenceClassification {
     /// A missing tensor or a shape that does not match `cfg` (including a classifier whose
     /// number of outputs differs from the number of labels in the config).
     ///
-    /// An f32 or bf16 model on the CPU runs the encoder of [`super::fast`] (set
+    /// An f32 or bf16 model on the CPU runs the CPU encoder (`models/fast.rs`; set
     /// `CLINFER_CPU_ENGINE` to `candle` to run candle's tensor ops instead, for comparisons);
     /// f16 on the CPU and every dtype on CUDA run candle.
     pub fn load(vb: VarBuilder<'_>, cfg: &Config) -> Result<Self> {
@@ -722,7 +722,7 @@ impl DistilBertForSequenceClassification {
         self.head(&cls)
     }
 
-    /// Whether the encoder is [`super::fast`]'s (`"fast"`) or candle's (`"candle"`).
+    /// Whether the encoder is the CPU encoder (`"fast"`, `models/fast.rs`) or candle's (`"candle"`).
     #[must_use]
     pub fn engine(&self) -> &'static str {
         match self.encoder {

@@ -11,9 +11,11 @@
 //! - residual + LayerNorm in one pass, bias + GELU in one pass after the product;
 //! - the last block computes only each row's first token (what the head reads).
 //!
-//! The linear layers run either f32 products (the `gemm` crate, which picks AVX2/FMA or
-//! its portable kernels at run time; the weights stay in PyTorch's `(out, in)` layout and
-//! are read transposed by stride) or the int8 products of [`crate::int8`]. The element-wise
+//! The linear layers run the f32 kernel of [`crate::f32pack`] (weights packed at load) where
+//! the CPU has AVX-512, else f32 products of the `gemm` crate (AVX2/FMA or portable, picked
+//! at run time; the weights stay in PyTorch's `(out, in)` layout and are read transposed by
+//! stride); in bf16 the kernel of [`crate::bf16pack`] or its emulation; in int8 the products
+//! of [`crate::int8`]. The element-wise
 //! steps are [`crate::fastmath`]'s, compiled for AVX-512, AVX2 and the base target and
 //! picked at run time.
 
