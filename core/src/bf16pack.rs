@@ -14,6 +14,8 @@
 
 use rayon::prelude::*;
 
+use crate::shared::SharedMut;
+
 /// Output columns per panel (three registers of 16 lanes).
 pub(crate) const NR: usize = 48;
 /// Rows per micro-tile.
@@ -36,15 +38,7 @@ impl Bf16Kernel {
         if std::env::var("CLINFER_BF16_KERNEL").is_ok_and(|v| v == "emulated") {
             return Self::Emulated;
         }
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx512f")
-                && std::is_x86_feature_detected!("avx512bf16")
-            {
-                return Self::Avx512;
-            }
-        }
-        Self::Emulated
+        Self::detect_hw()
     }
 
     /// `avx512-bf16` or `bf16-emulated`.
@@ -170,7 +164,7 @@ impl PackedBf16 {
             });
         let panels = self.n.div_ceil(NR);
         let row_blocks = m.div_ceil(ROWS_PER_TASK);
-        let out_ptr = Out(out.as_mut_ptr());
+        let out_ptr = SharedMut(out.as_mut_ptr());
         (0..row_blocks * panels).into_par_iter().for_each(|t| {
             let (rb, p) = (t / panels, t % panels);
             let rows = rb * ROWS_PER_TASK..((rb + 1) * ROWS_PER_TASK).min(m);
@@ -188,7 +182,7 @@ impl PackedBf16 {
         rows: std::ops::Range<usize>,
         p: usize,
         b: &[f32],
-        out: Out,
+        out: SharedMut,
     ) {
         let half = self.kp / 2;
         let panel = &self.data[p * NR * half..(p + 1) * NR * half];
@@ -230,20 +224,6 @@ impl Bf16Kernel {
             }
         }
         Self::Emulated
-    }
-}
-
-/// The output pointer shared by the tasks of one product (each writes its own block).
-#[derive(Clone, Copy)]
-struct Out(*mut f32);
-// SAFETY: tasks write disjoint blocks (see `PackedBf16::matmul`)
-unsafe impl Send for Out {}
-// SAFETY: as above
-unsafe impl Sync for Out {}
-
-impl Out {
-    fn get(self) -> *mut f32 {
-        self.0
     }
 }
 

@@ -13,6 +13,8 @@
 
 use rayon::prelude::*;
 
+use crate::shared::SharedMut;
+
 /// Output columns per panel (three registers of 16 floats).
 pub(crate) const NR: usize = 48;
 /// Rows per micro-tile.
@@ -89,7 +91,7 @@ impl PackedF32 {
         }
         let panels = self.n.div_ceil(NR);
         let row_blocks = m.div_ceil(ROWS_PER_TASK);
-        let out_ptr = Out(out.as_mut_ptr());
+        let out_ptr = SharedMut(out.as_mut_ptr());
         (0..row_blocks * panels).into_par_iter().for_each(|t| {
             let (rb, p) = (t / panels, t % panels);
             let rows = rb * ROWS_PER_TASK..((rb + 1) * ROWS_PER_TASK).min(m);
@@ -122,7 +124,14 @@ impl PackedF32 {
 
     /// # Safety
     /// `out` points to `m × n` floats; no one else writes this block; the CPU has AVX-512.
-    unsafe fn block(&self, x: &[f32], rows: std::ops::Range<usize>, p: usize, b: &[f32], out: Out) {
+    unsafe fn block(
+        &self,
+        x: &[f32],
+        rows: std::ops::Range<usize>,
+        p: usize,
+        b: &[f32],
+        out: SharedMut,
+    ) {
         let k = self.k;
         let panel = &self.data[p * NR * k..(p + 1) * NR * k];
         let c0 = p * NR;
@@ -148,20 +157,6 @@ impl PackedF32 {
             }
             r += mr;
         }
-    }
-}
-
-/// The output pointer shared by the tasks of one product (each writes its own block).
-#[derive(Clone, Copy)]
-struct Out(*mut f32);
-// SAFETY: tasks write disjoint blocks (see `PackedF32::matmul`)
-unsafe impl Send for Out {}
-// SAFETY: as above
-unsafe impl Sync for Out {}
-
-impl Out {
-    fn get(self) -> *mut f32 {
-        self.0
     }
 }
 

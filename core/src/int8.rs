@@ -15,6 +15,8 @@
 
 use rayon::prelude::*;
 
+use crate::shared::SharedMut;
+
 /// Output columns per packed panel (three 512-bit registers of 16 i32 lanes).
 pub const NR: usize = 48;
 /// Rows of the accumulator block: 16 for the AMX tiles, 8 per call for the other kernels.
@@ -166,7 +168,7 @@ impl PackedI8 {
         }
         let (qa, sa) = quantize_rows(kernel, x, m, self.k, self.kp);
         let panels = self.n.div_ceil(NR);
-        let out_ptr = SharedOut(out.as_mut_ptr());
+        let out_ptr = SharedMut(out.as_mut_ptr());
         // one task per (row block, panel range): panels split across the pool, rows in
         // blocks that keep a panel hot in cache
         let row_blocks = m.div_ceil(64);
@@ -192,7 +194,7 @@ impl PackedI8 {
         rows: std::ops::Range<usize>,
         p: usize,
         bias: Option<&[f32]>,
-        out: SharedOut,
+        out: SharedMut,
     ) {
         let panel = &self.data[p * NR * self.kp..(p + 1) * NR * self.kp];
         let c0 = p * NR;
@@ -232,8 +234,9 @@ impl PackedI8 {
             for (i, acc_row) in acc.iter().enumerate().take(mr) {
                 let row = r + i;
                 // SAFETY: row < m and c0 + cols <= n; the block is this task's alone
-                let dst =
-                    unsafe { std::slice::from_raw_parts_mut(out.0.add(row * self.n + c0), cols) };
+                let dst = unsafe {
+                    std::slice::from_raw_parts_mut(out.get().add(row * self.n + c0), cols)
+                };
                 let f = sa[row];
                 let it = dst
                     .iter_mut()
@@ -261,14 +264,6 @@ impl PackedI8 {
         }
     }
 }
-
-/// The output pointer shared by the tasks of one product (each writes its own block).
-#[derive(Clone, Copy)]
-struct SharedOut(*mut f32);
-// SAFETY: tasks write disjoint blocks (see `PackedI8::matmul`)
-unsafe impl Send for SharedOut {}
-// SAFETY: as above
-unsafe impl Sync for SharedOut {}
 
 /// Quantizes each row of `x (m, k)` to `q + 128` bytes with its own scale; rows are padded
 /// with the zero point to `kp` bytes.

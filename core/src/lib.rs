@@ -35,6 +35,7 @@ mod fastmath;
 pub mod hub;
 pub mod int8;
 pub mod models;
+mod shared;
 pub mod tokenizer;
 pub mod weights;
 

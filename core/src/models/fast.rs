@@ -27,6 +27,7 @@ use crate::config::Activation;
 use crate::f32pack::{self, PackedF32};
 use crate::fastmath::{self, Isa};
 use crate::int8::{Kernel, PackedI8};
+use crate::shared::SharedMut;
 
 /// Attention scores added where a key is masked out (the padded layout's bias).
 const MASKED: f32 = -1e9;
@@ -233,21 +234,6 @@ pub(crate) struct Row<'a> {
     pub(crate) mask: Option<&'a [u32]>,
 }
 
-/// A pointer shared by tasks that write disjoint parts of one buffer.
-#[derive(Clone, Copy)]
-struct Shared(*mut f32);
-// SAFETY: every task writes its own disjoint region (see the callers)
-unsafe impl Send for Shared {}
-// SAFETY: as above
-unsafe impl Sync for Shared {}
-
-impl Shared {
-    /// The pointer (a method, so that closures capture the whole `Send` wrapper).
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
-
 impl FastEncoder {
     /// Packs the f32 layers for the AVX-512 kernel where this CPU has it (unless
     /// `CLINFER_F32_KERNEL=gemm`); returns whether it did.
@@ -341,7 +327,7 @@ impl FastEncoder {
     /// Word + position embeddings and their LayerNorm into `x (tokens, dim)`.
     fn embed(&self, rows: &[Row<'_>], spans: &[(usize, usize)], x: &mut [f32]) {
         let d = self.dim;
-        let ptr = Shared(x.as_mut_ptr());
+        let ptr = SharedMut(x.as_mut_ptr());
         rows.par_iter()
             .zip(spans.par_iter())
             .for_each(|(row, &(start, len))| {
@@ -374,7 +360,7 @@ impl FastEncoder {
         let heads = self.n_heads;
         let hd = d / heads;
         let scale = 1.0 / (hd as f32).sqrt();
-        let out = Shared(ctx.as_mut_ptr());
+        let out = SharedMut(ctx.as_mut_ptr());
         let qkv_ptr = qkv.as_ptr() as usize;
         (0..rows.len() * heads).into_par_iter().for_each_init(
             Vec::new,
