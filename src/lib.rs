@@ -6,7 +6,7 @@
 //!
 //! The parts are re-exported so that one dependency gives access to all of them.
 //!
-//! ```no_run
+//! ```
 //! use clinfer::{ClassifyOptions, Pipeline};
 //!
 //! # fn main() -> clinfer::Result<()> {
@@ -39,3 +39,9 @@ pub use pipeline::{
     Classification, ClassifyOptions, Pipeline, PipelineBuilder, Timings, DEFAULT_MAX_INPUT_BYTES,
     REDACTION_HEADROOM,
 };
+
+/// The crate README's Rust code blocks, compiled and run as doc tests so that they cannot
+/// drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -215,7 +215,7 @@ impl BatcherBuilder {
     }
 
     /// Adds a constant label to every metric of this batcher (and to what is registered
-    /// through [`Batcher::register_metrics`](crate::Batcher::register_metrics)), so that
+    /// through [`Handle::register_metrics`](crate::Handle::register_metrics)), so that
     /// several batchers in one process can be told apart, e.g. `("model", "triage")`.
     /// Names are `[A-Za-z_][A-Za-z0-9_]*` (not `__`-prefixed, not repeated); values are 1 to
     /// 128 characters from `[A-Za-z0-9_.:/-]` (the exposition does not escape them).

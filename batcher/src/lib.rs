@@ -81,3 +81,9 @@ pub use error::{BackendError, Error, Result};
 pub use prometheus_client;
 /// The `Instant` type of [`SubmitOptions::deadline`] (tokio's, so that paused-clock tests work).
 pub use tokio::time::Instant;
+
+/// The crate README's Rust code blocks, compiled and run as doc tests so that they cannot
+/// drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

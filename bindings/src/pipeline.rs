@@ -2,7 +2,7 @@
 //!
 //! Asynchronous calls spawn the request on a tokio runtime owned by the bindings; when it
 //! finishes, a Python callback is called with the GIL held (the Python side resolves an
-//! `asyncio.Future` through `loop.call_soon_threadsafe`). [`Ticket::cancel`] aborts the task,
+//! `asyncio.Future` through `loop.call_soon_threadsafe`). `Ticket.cancel` aborts the task,
 //! which drops the request's future and so removes it from the batcher's queue.
 
 use std::collections::BTreeMap;

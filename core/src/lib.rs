@@ -7,8 +7,8 @@
 //! ```
 //! use clinfer_core::{Classifier, DeviceSpec, Truncation};
 //!
+//! // the demo model bundled in the repository
 //! let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/clinfer-demo-sst2");
-//! # if !std::path::Path::new(dir).join("model.safetensors").exists() { return Ok(()); }
 //! let classifier = Classifier::builder()
 //!     .model_dir(dir)
 //!     .device(DeviceSpec::Cpu)
@@ -49,3 +49,9 @@ pub use tokenizer::{Encoding, Tokenizer, Truncation};
 
 /// Re-exported so callers can name devices and dtypes without depending on candle directly.
 pub use candle_core::{DType, Device};
+
+/// The crate README's Rust code blocks, compiled and run as doc tests so that they cannot
+/// drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

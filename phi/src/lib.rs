@@ -89,3 +89,9 @@ pub use scrubber::{
     Scrubber, ScrubberBuilder, DEFAULT_MAX_INPUT_BYTES, MAX_PATTERN_SIZE, MAX_TERMS, MAX_TERM_BYTES,
 };
 pub use span::{char_offsets, Span};
+
+/// The crate README's Rust code blocks, compiled and run as doc tests so that they cannot
+/// drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -578,3 +578,25 @@ def test_several_models_share_one_exposition(tmp_path: Path) -> None:
         assert metric(text, "clinfer_fake_total", labels) == 1.0
     assert metric(text, "clinfer_gateway_model_versions_serving", 'model="b"') == 2.0
     m.close(1.0)
+
+
+def test_gateway_readme_block_runs_as_written(repo_server: Server) -> None:
+    """The gateway README's tritonclient block, executed against this server: only the
+    address and the model name change (and ``token`` is given, as the README says)."""
+    readme = Path(__file__).resolve().parents[1] / "src" / "clinfer" / "gateway" / "README.md"
+    blocks = [
+        b
+        for b in readme.read_text().split("```python\n")[1:]
+        if "tritonclient.http" in b.split("```")[0]
+    ]
+    assert len(blocks) == 1, "the README's tritonclient block moved"
+    code = blocks[0].split("```")[0]
+    assert "127.0.0.1:8000" in code and '"clinfer-demo-sst2"' in code
+    code = code.replace("127.0.0.1:8000", repo_server.url.removeprefix("http://"))
+    code = code.replace('"clinfer-demo-sst2"', repr(MODEL))
+    printed: list[tuple[Any, ...]] = []
+    namespace: dict[str, Any] = {"token": token("classify"), "print": lambda *a: printed.append(a)}
+    exec(compile(code, str(readme), "exec"), namespace)
+    (labels, scores, logits), = printed
+    assert [x.decode() if isinstance(x, bytes) else x for x in labels] == ["POSITIVE", "NEGATIVE"]
+    assert scores.shape == (2,) and logits.shape == (2, 2)
