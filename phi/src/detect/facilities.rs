@@ -625,6 +625,9 @@ pub(crate) fn detect(env: &Env<'_>, toks: &[Tok<'_>], caseless: &[bool], out: &m
         }
         i += 1;
     }
+    acronyms_and_wards(&ctx, out, &mut heads);
+    named_before_facility_word(&ctx, out);
+    regions(&ctx, out);
     city_state(env, toks, out);
     // the same facility elsewhere in the note, in any case
     if heads.is_empty() {
@@ -700,6 +703,177 @@ fn city_state(env: &Env<'_>, toks: &[Tok<'_>], out: &mut Vec<Span>) {
                 c.name_end
             };
             out.push(Span::new(c.start, end, Kind::Location, 0.75));
+        }
+    }
+}
+
+/// Clinical abbreviations shaped like a hospital's initials ("-H" for hospital, "-MC" for
+/// medical center): hormones, lab tests, diagnoses, insulins.
+const H_ABBREVIATIONS: &[&str] = &[
+    "acth", "adh", "ah", "amh", "bph", "ch", "dh", "doh", "eh", "fsh", "hh", "hgh", "ich", "lh",
+    "ldh", "lvh", "mch", "mh", "mph", "nph", "oh", "ph", "pmh", "pph", "pth", "rvh", "sah", "sh",
+    "th", "tsh", "uh", "vh", "cvvh", "avh", "wh", "tech", "mech", "bach", "dch",
+];
+
+/// The token before `k` on the same line is one of `preps`, with only spaces between, or
+/// an arrow ends the text before it ("found down -> GH EW").
+fn after_place_cue(ctx: &Ctx<'_>, k: usize, preps: &[&str]) -> bool {
+    let text = ctx.env.text;
+    let t = &ctx.toks[k];
+    let before = text[..t.start].trim_end_matches(' ');
+    if before.len() + 1 <= t.start && before.ends_with("->") {
+        return true;
+    }
+    k >= 1 && {
+        let p = &ctx.toks[k - 1];
+        let gap = &text[p.end..t.start];
+        !gap.is_empty() && gap.bytes().all(|c| c == b' ') && preps.contains(&p.lower.as_ref())
+    }
+}
+
+/// A one- or two-digit number (a floor, a ward) follows token `t` after one space, and no
+/// unit or decimal part follows it: "Kellerman 3", not "levophed 0.5" or "x 2L".
+fn floor_follows(text: &str, end: usize) -> bool {
+    let rest = text.as_bytes().get(end..).unwrap_or_default();
+    let digits = rest
+        .iter()
+        .skip(1)
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    rest.first() == Some(&b' ')
+        && (1..=2).contains(&digits)
+        && !rest.get(1 + digits).is_some_and(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(c, b'/' | b':' | b'.' | b'%' | b',')
+                    && rest.get(2 + digits).is_some_and(u8::is_ascii_digit)
+        })
+}
+
+/// Two shapes of a facility that needs no transfer verb:
+/// - a hospital's initials after "at", "from", "by", "to" or an arrow, or before "EW"/"ER":
+///   "had at gh", "W/U BY TDMC", "-> KH EW" (two to five letters ending in H, MC or HC,
+///   not a clinical abbreviation or a word);
+/// - a ward: a word no list knows and a floor number after "per", "from" or "at": "per
+///   Kellerman 3 RN", "belongings found from kellerman 5".
+///
+/// Both heads are then found elsewhere in the note.
+fn acronyms_and_wards<'t>(ctx: &Ctx<'t>, out: &mut Vec<Span>, heads: &mut Vec<&'t str>) {
+    let text = ctx.env.text;
+    let d = ctx.env.dicts;
+    for (k, t) in ctx.toks.iter().enumerate() {
+        let l: &'t str = match &t.lower {
+            std::borrow::Cow::Borrowed(s) => s,
+            std::borrow::Cow::Owned(_) => continue,
+        };
+        if t.name_end != t.end || t.hyphen || l.len() < 2 {
+            continue;
+        }
+        let shaped = l.bytes().all(|c| c.is_ascii_lowercase())
+            && ((2..=4).contains(&l.len()) && l.ends_with('h')
+                || (3..=5).contains(&l.len()) && (l.ends_with("mc") || l.ends_with("hc")));
+        // ALL CAPS, or lower case and short ("at gh"; a longer lower-case token is mostly a
+        // clipped word: "mech vent")
+        let cased = t.upper || !t.cap && l.len() <= 3;
+        if shaped
+            && cased
+            && !is(H_ABBREVIATIONS, l)
+            && !is(NOT_A_FACILITY, l)
+            && !d.is_word(l)
+            && !d.is_medical(l)
+            && !not_a_name(l)
+        {
+            let before_ew = ctx.toks.get(k + 1).is_some_and(|nx| {
+                matches!(nx.lower.as_ref(), "ew" | "er" | "ed") && &text[t.end..nx.start] == " "
+            });
+            if before_ew || after_place_cue(ctx, k, &["at", "by", "from", "to", "into"]) {
+                heads.push(l);
+                out.push(Span::new(t.start, t.end, Kind::Organization, 0.75));
+                continue;
+            }
+        }
+        if l.len() >= 4
+            && floor_follows(text, t.end)
+            && after_place_cue(ctx, k, &["per", "from", "at"])
+            && ctx.cue_head(k)
+            && !d.last.contains_key(l)
+        {
+            heads.push(l);
+            out.push(Span::new(t.start, t.end, Kind::Organization, 0.75));
+        }
+    }
+}
+
+/// English words that name a facility before a facility word after a place cue, in any
+/// case: "to holy cross hospital", "rehab(holy cross Memorial)", where the words before the
+/// facility word are written in lower case (the capitalised forms are the regex rules').
+fn named_before_facility_word(ctx: &Ctx<'_>, out: &mut Vec<Span>) {
+    let text = ctx.env.text;
+    let toks = ctx.toks;
+    for (i, t) in toks.iter().enumerate() {
+        if !matches!(t.lower.as_ref(), "hospital" | "memorial") || i < 3 {
+            continue;
+        }
+        // two lower-case words before it, and a cue before them
+        let (a, b) = (&toks[i - 2], &toks[i - 1]);
+        let word = |x: &Tok<'_>| {
+            let xl = x.lower.as_ref();
+            !x.cap
+                && xl.len() >= 3
+                && x.name_end == x.end
+                && !not_a_name(xl)
+                && !is(GENERIC, xl)
+                && !is(NOT_A_FACILITY, xl)
+                && !is(SERVICE_WORDS, xl)
+                && !is(FACILITY_WORDS, xl)
+                && !matches!(xl, "the" | "our" | "your" | "their" | "any" | "one")
+        };
+        if !(word(a) && word(b) && joined(text, a, b) && joined(text, b, t)) {
+            continue;
+        }
+        let p = &toks[i - 3];
+        let gap = &text[p.end..a.start];
+        let cue = gap == " " && is(TRANSFER_PREPS, &p.lower) || gap == "(" || gap == " (";
+        if cue {
+            out.push(Span::new(a.start, t.name_end, Kind::Organization, 0.8));
+        }
+    }
+}
+
+/// Compass words before a regional noun, in any case: "from the Western Shore", "NORTH
+/// CAMPUS", "the south county".
+fn regions(ctx: &Ctx<'_>, out: &mut Vec<Span>) {
+    let text = ctx.env.text;
+    for w in ctx.toks.windows(2) {
+        let (a, b) = (&w[0], &w[1]);
+        let compass = matches!(
+            a.lower.as_ref(),
+            "north"
+                | "south"
+                | "east"
+                | "west"
+                | "northern"
+                | "southern"
+                | "eastern"
+                | "western"
+                | "northeast"
+                | "northwest"
+                | "southeast"
+                | "southwest"
+        );
+        if compass
+            && matches!(
+                b.lower.as_ref(),
+                "shore" | "campus" | "coast" | "county" | "valley" | "hills" | "end" | "side"
+            )
+            && &text[a.end..b.start] == " "
+            && a.cap == b.cap
+            && (a.cap || !b.upper)
+        {
+            // "end" and "side" only capitalised: "the west side of the bed"
+            if matches!(b.lower.as_ref(), "end" | "side") && !b.cap {
+                continue;
+            }
+            out.push(Span::new(a.start, b.name_end, Kind::Location, 0.8));
         }
     }
 }

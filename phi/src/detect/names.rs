@@ -436,11 +436,162 @@ pub(crate) fn detect<'a>(
         i += 1;
     }
     any_case(&ctx, caseless, out);
+    reporting_shapes(&ctx, caseless, out);
     signature_lines(&ctx, out);
     extend_left(&ctx, first_span, out);
     and_names(&ctx, first_span, out);
     family_names(&ctx, out);
     propagate(&ctx, caseless, first_span, out);
+}
+
+/// A word that goes on a sentence about a person follows `end`: "A BROTHER VINNY AND A
+/// SISTER", "SON ROKO WHO LIVES" (in ALL CAPS an unknown word after a relation is a name only
+/// so; alone it is mostly an abbreviation: "SON HCP").
+fn connective_follows(text: &str, end: usize) -> bool {
+    let rest = &text[end..];
+    if rest.starts_with(',') {
+        return true;
+    }
+    let Some(rest) = rest.strip_prefix(' ') else {
+        return false;
+    };
+    let word: String = rest
+        .chars()
+        .take_while(char::is_ascii_alphabetic)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    matches!(
+        word.as_str(),
+        "and" | "who" | "was" | "is" | "has" | "will" | "called" | "visited" | "came" | "here"
+    )
+}
+
+/// Verbs after a name that say the person acts in the care: "george called", "W. LUND
+/// AWARE".
+const ACTING_VERBS: &[&str] = &[
+    "aware", "called", "came", "informed", "notified", "paged", "phoned", "updated", "visited",
+];
+
+/// Verbs before "to" that introduce the person told: "reported to D. Lund".
+const TOLD_VERBS: &[&str] = &[
+    "explained",
+    "reported",
+    "spoke",
+    "talked",
+    "given",
+    "passed",
+];
+
+/// Shapes of reporting and calling, in any case:
+/// - an initial and a surname after "reported to", "spoke to": "Reported to D. Lund";
+/// - an initial and a surname before "aware", "notified", also when the initial is glued to
+///   the word before by a hyphen: "CARAFATE-W. LUND AWARE";
+/// - a census first name that is no English word before "called", "visited": "and george
+///   called early";
+/// - an Irish "O" surname written apart after a title: "Dr. o rourke";
+/// - "Son, Ed, was updated": a census first name between commas after a relation, even when
+///   it is also an abbreviation.
+fn reporting_shapes(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
+    let toks = ctx.toks;
+    let text = ctx.text;
+    let b = text.as_bytes();
+    let n = toks.len();
+    let surname = |t: &Tok<'_>| {
+        t.name_end - t.start >= 3
+            && !not_a_name(&t.lower)
+            && !ctx.blocked(t)
+            && (ctx.d.last.contains_key(t.lower.as_ref()) || ctx.unknown_word(t))
+            && !medical_noun_follows(text, t.name_end)
+    };
+    let spaced = |a: &Tok<'_>, c: &Tok<'_>| &text[a.end..c.start] == " ";
+    for i in 0..n {
+        let t = &toks[i];
+        let l = t.lower.as_ref();
+        // "reported to D. Lund"
+        if l == "to" && i >= 1 && i + 2 < n && TOLD_VERBS.contains(&toks[i - 1].lower.as_ref()) {
+            let (ini, sur) = (&toks[i + 1], &toks[i + 2]);
+            if spaced(&toks[i - 1], t)
+                && spaced(t, ini)
+                && ini.name_end - ini.start == 1
+                && ini.dot
+                && (ini.cap || caseless[i + 1])
+                && &text[ini.end..sur.start] == ". "
+                && (sur.cap || caseless[i + 2])
+                && surname(sur)
+            {
+                out.push(Span::new(ini.start, sur.name_end, Kind::Name, 0.8));
+            }
+        }
+        // ("AWARE-WILL START": the verb may be joined to the next word)
+        let l = if t.hyphen {
+            l.split('-').next().unwrap_or(l)
+        } else {
+            l
+        };
+        if ACTING_VERBS.contains(&l) && i >= 1 {
+            let p = &toks[i - 1];
+            if !spaced(p, t) || p.name_end != p.end {
+                continue;
+            }
+            // "W. LUND AWARE" (the initial may be the tail of a hyphenated token)
+            if i >= 2 && matches!(l, "aware" | "notified" | "paged" | "informed" | "updated") {
+                let q = &toks[i - 2];
+                let tail = q.end - 1;
+                let one_letter = q.end >= 1
+                    && b[tail].is_ascii_uppercase()
+                    && (q.end - q.start == 1 || b[tail - 1] == b'-');
+                if one_letter
+                    && &text[q.end..p.start] == ". "
+                    && (p.cap && q.cap || caseless[i - 1] && p.upper)
+                    && surname(p)
+                {
+                    out.push(Span::new(tail, p.name_end, Kind::Name, 0.8));
+                    continue;
+                }
+            }
+            // "and george called"
+            if matches!(l, "called" | "came" | "phoned" | "visited")
+                && !p.cap
+                && ctx.d.first.get(p.lower.as_ref()) == Some(&false)
+                && p.lower.len() >= 3
+                && !not_a_name(&p.lower)
+                && !ctx.blocked(p)
+            {
+                out.push(Span::new(p.start, p.name_end, Kind::Name, 0.75));
+            }
+            continue;
+        }
+        // "Dr. o rourke", "DR O DONNELL"
+        if t.lex & LEX_ANY_TITLE != 0 && i + 2 < n {
+            let (o, sur) = (&toks[i + 1], &toks[i + 2]);
+            let gap = &text[t.end..o.start];
+            if matches!(gap, " " | ". ")
+                && o.lower == "o"
+                && matches!(&text[o.end..sur.start], " " | "' ")
+                && sur.name_end - sur.start >= 3
+                && !not_a_name(&sur.lower)
+                && !ctx.is_common_word(sur)
+            {
+                out.push(Span::new(o.start, sur.name_end, Kind::Name, 0.85));
+            }
+            continue;
+        }
+        // "Son, Ed, was"
+        if t.lex & LEX_ROLE != 0 && RELATION_ROLES.contains(&l) && i + 1 < n {
+            let x = &toks[i + 1];
+            if &text[t.end..x.start] == ", "
+                && b.get(x.end) == Some(&b',')
+                && x.name_end == x.end
+                && x.lower.len() >= 2
+                && (x.cap || caseless[i + 1])
+                && !not_a_name(&x.lower)
+                && ctx.d.first.contains_key(x.lower.as_ref())
+            {
+                // (sure enough to stand even when the word is also an abbreviation: "Ed")
+                out.push(Span::new(x.start, x.end, Kind::Name, 0.9));
+            }
+        }
+    }
 }
 
 /// "KEEP ROMERO FAMILY AWARE", "the okafor family": a surname before "family", in any case,
@@ -840,7 +991,8 @@ fn any_case(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
     while i + 1 < n {
         let t = &toks[i];
         // a hyphenated token cues by its last part: "COPING-SISTER ,OPHELIA"
-        let (lower, class) = if t.hyphen {
+        // ("dtr-in-law rita": a hyphenated role listed whole cues as itself)
+        let (lower, class) = if t.hyphen && t.lex & LEX_ROLE == 0 {
             let last = t.lower.rsplit('-').next().unwrap_or("");
             (last, lex(last))
         } else {
@@ -934,9 +1086,9 @@ fn any_case(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
                     || ctx.dict_name_not_word(nx)
                     || STAFF_ROLES.contains(&lower) && ctx.unknown_word(nx)
                     || RELATION_ROLES.contains(&lower)
-                        && !nx.upper
                         && !nx.hyphen
                         && ctx.unknown_word(nx)
+                        && (!nx.upper || nx.lower.len() >= 4 && connective_follows(text, nx.end))
             } else if verb {
                 // "with patty brennagh", "with martin quade": a census first name that is
                 // also a word counts when a surname follows
