@@ -27,6 +27,9 @@ pub(crate) fn rules() -> Vec<RuleDef> {
             r"(?i)(?:\+?1[\s.\-]?)?(?:\(\d{3}\)\s*|\b\d{3}[\s.\-]|\b\d{3})\d{3}[\s.\-]?\d{4}(?:\s*(?:x|ext\.?|extension|#)\s*\d{1,6})?\b",
             phone,
         ),
+        // a number of phone shape in parentheses, its last group one digit long:
+        // "(401 555 12345)" (a mistyped number is still an identifier)
+        RuleDef::new(r"\((\d{3}[ .\-]\d{3}[ .\-]\d{4,5})\)", bracketed_phone),
         // International: +44 20 7946 0958, +49-89-636-48018
         RuleDef::new(
             r"\+\d{1,3}[\s.\-]?(?:\(\d{1,4}\)[\s.\-]?)?\d{1,4}(?:[\s.\-]\d{2,4}){1,4}\b",
@@ -144,6 +147,17 @@ fn is_fax(env: &Env<'_>, start: usize) -> bool {
         (Some(f), Some(p)) => f > p,
         (Some(_), None) => true,
         _ => false,
+    }
+}
+
+fn bracketed_phone(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
+    if let Some(m) = c.get(1) {
+        let kind = if is_fax(env, m.start()) {
+            Kind::Fax
+        } else {
+            Kind::Phone
+        };
+        out.push(Span::new(m.start(), m.end(), kind, 0.85));
     }
 }
 

@@ -54,6 +54,11 @@ pub(crate) fn rules() -> Vec<RuleDef> {
             r"\b(\d{1,4})([/\-.])(\d{1,2})([/\-.])(\d{2,4})\b(?:[T ]\d{1,2}:\d{2}(?::\d{2})?)?",
             numeric,
         ),
+        // A full date glued to a cue word: "on10/14/82", "DOB01/02/1950"
+        RuleDef::new(
+            r"(?i:\b(?:on|of|from|since|until|till|dated?|dob|thru|through|to|before|after))(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})\b",
+            glued_numeric,
+        ),
         // Month/Year: 3/2021, 03-2021
         RuleDef::new(r"\b(0?[1-9]|1[0-2])[/\-]((?:19|20)\d{2})\b", month_year),
         // Ordinal day after "the": "on the 11th"
@@ -200,7 +205,44 @@ fn day_month(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
     if word.is_some_and(|w| w == "x" || w == "q") {
         return;
     }
-    push(out, m, Kind::Date, 0.85);
+    // "1->2 nov", "30-31 Oct": the first day of a range belongs to the date
+    let start = range_start(env.text, m.start()).unwrap_or(m.start());
+    out.push(Span::new(start, m.end(), Kind::Date, 0.85));
+}
+
+/// The start of "D -> " or "D-" or "D to " right before `pos`, where D is a day number
+/// (1 to 31) that is not part of a longer number or a fraction.
+fn range_start(text: &str, pos: usize) -> Option<usize> {
+    let before = text[..pos].trim_end_matches(' ');
+    let before = before
+        .strip_suffix("->")
+        .or_else(|| before.strip_suffix('-'))
+        .or_else(|| before.strip_suffix(" to"))?
+        .trim_end_matches(' ');
+    let digits = before.bytes().rev().take_while(u8::is_ascii_digit).count();
+    let start = before.len() - digits;
+    let prev = before.as_bytes()[..start].last();
+    let day: u32 = before[start..].parse().ok()?;
+    ((1..=2).contains(&digits)
+        && (1..=31).contains(&day)
+        && !prev.is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'/' | b'-' | b':')))
+    .then_some(start)
+}
+
+/// "labs on10/14/82": a full numeric date glued to the word before it (the engine's other
+/// rules need a word boundary); only after a word that introduces a date.
+fn glued_numeric(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
+    let (Some(first), Some(last)) = (c.get(1), c.get(3)) else {
+        return;
+    };
+    let (mo, d, y) = (num(c, 1), num(c, 2), num(c, 3));
+    if (1..=12).contains(&mo)
+        && (1..=days_in(mo)).contains(&d)
+        && valid_year(y, last.as_str().len())
+        && env.text.as_bytes().get(last.end()) != Some(&b'%')
+    {
+        out.push(Span::new(first.start(), last.end(), Kind::Date, 0.85));
+    }
 }
 
 fn lone_name(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
@@ -231,11 +273,27 @@ fn valid_year(y: u32, digits: usize) -> bool {
 fn numeric(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
     let m = c.get(0).expect("group 0. This is a bug.");
     let (s1, s2) = (&c[2], &c[4]);
-    if s1 != s2 {
-        return;
-    }
     let (a, b, y) = (num(c, 1), num(c, 3), num(c, 5));
     let (la, ly) = (c[1].len(), c[5].len());
+    if s1 != s2 {
+        // "11/21.93": a slash date whose year was typed after a dot, when month and day
+        // are valid as written (not next to other dotted numbers)
+        let t = env.text.as_bytes();
+        let dotted_around = m.start() > 0 && t[m.start() - 1] == b'.'
+            || t.get(m.end()) == Some(&b'.') && t.get(m.end() + 1).is_some_and(u8::is_ascii_digit);
+        if s1 == "/"
+            && s2 == "."
+            && la <= 2
+            && ly == 2
+            && (1..=12).contains(&a)
+            && (1..=days_in(a)).contains(&b)
+            && !dotted_around
+            && !measure_context(env.text, m.start(), m.end())
+        {
+            push(out, m, Kind::Date, 0.8);
+        }
+        return;
+    }
     let ok = if la == 4 {
         // Y-M-D
         (1900..=2099).contains(&a) && (1..=12).contains(&b) && (1..=31).contains(&y) && ly <= 2

@@ -30,6 +30,13 @@ const FACILITY_WORDS: &[&str] = &[
     "vahc",
     "nh",
     "snf",
+    // church-affiliated hospitals: "Kessler Adventist", "ST. LUKE'S METHODIST"
+    "adventist",
+    "baptist",
+    "episcopal",
+    "lutheran",
+    "methodist",
+    "presbyterian",
 ];
 
 /// Verbs of moving a patient between places; the facility follows "to", "from", "into", "at"
@@ -628,6 +635,7 @@ pub(crate) fn detect(env: &Env<'_>, toks: &[Tok<'_>], caseless: &[bool], out: &m
     acronyms_and_wards(&ctx, out, &mut heads);
     named_before_facility_word(&ctx, out);
     regions(&ctx, out);
+    odd_places(&ctx, out);
     city_state(env, toks, out);
     // the same facility elsewhere in the note, in any case
     if heads.is_empty() {
@@ -835,6 +843,57 @@ fn named_before_facility_word(ctx: &Ctx<'_>, out: &mut Vec<Span>) {
         let cue = gap == " " && is(TRANSFER_PREPS, &p.lower) || gap == "(" || gap == " (";
         if cue {
             out.push(Span::new(a.start, t.name_end, Kind::Organization, 0.8));
+        }
+    }
+}
+
+/// Three shapes of a place that the gazetteer pass misses:
+/// - a university named by "U" and a state: "per U Oregon scale", "U. of Iowa";
+/// - a census surname that is no English word after "AT" or "FROM" in an ALL CAPS line:
+///   "BLEEDING AT KESSLER-" (a hospital named after its founder);
+/// - a city with a stray capital: "BAltimore" (caps lock let go late).
+fn odd_places(ctx: &Ctx<'_>, out: &mut Vec<Span>) {
+    let env = ctx.env;
+    let text = env.text;
+    let toks = ctx.toks;
+    for (k, t) in toks.iter().enumerate() {
+        let l = t.lower.as_ref();
+        if (l == "u" && t.cap || l == "univ") && k + 1 < toks.len() {
+            let mut j = k + 1;
+            if toks[j].lower == "of" && j + 1 < toks.len() {
+                j += 1;
+            }
+            let st = &toks[j];
+            let gap_ok = text[t.end..st.start]
+                .bytes()
+                .all(|c| matches!(c, b' ' | b'.' | b'o' | b'f' | b'O' | b'F'))
+                && st.start - t.end <= 5;
+            if gap_ok && st.cap && gazetteer(env, st, Place::State) {
+                out.push(Span::new(t.start, st.name_end, Kind::Organization, 0.8));
+            }
+            continue;
+        }
+        if t.upper
+            && ctx.caseless[k]
+            && l.len() >= 4
+            && k >= 1
+            && matches!(toks[k - 1].lower.as_ref(), "at" | "from")
+            && &text[toks[k - 1].end..t.start] == " "
+            && env.dicts.last.get(l) == Some(&false)
+            && !ctx.common(t)
+            && !not_a_name(l)
+            && !is(NOT_A_FACILITY, l)
+        {
+            out.push(Span::new(t.start, t.name_end, Kind::Location, 0.75));
+            continue;
+        }
+        let b = text.as_bytes();
+        let stray = t.name_end - t.start >= 5
+            && b[t.start].is_ascii_uppercase()
+            && b[t.start + 1].is_ascii_uppercase()
+            && b[t.start + 2..t.name_end].iter().all(u8::is_ascii_lowercase);
+        if stray && gazetteer(env, t, Place::City) && !ctx.common(t) {
+            out.push(Span::new(t.start, t.name_end, Kind::Location, 0.75));
         }
     }
 }
