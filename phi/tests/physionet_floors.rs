@@ -18,21 +18,21 @@ use std::sync::OnceLock;
 use clinfer_phi::Scrubber;
 
 // The floors are what the current rules measure on physionet_dev, recall and precision
-// rounded down and the flagged share rounded up to 2 decimals, so that any regression fails.
-// The targets are recall 0.97, precision 0.80, no-PHI notes flagged 0.15, and Date
-// and HCPName recall 0.95; the engineer working on the detection rules raises these floors
-// towards them as the rules improve.
+// rounded down and the flagged share rounded up to 2 decimals, so that any regression fails
+// (measured: recall 942/970 = 0.971, precision 0.878, no-PHI notes flagged 6.25%, Date
+// 0.975, HCPName 0.985). The targets, which these meet, are recall 0.97, precision
+// 0.80, no-PHI notes flagged 0.15, and Date and HCPName recall 0.95.
 
 /// Least counted recall on physionet_dev (all gold kinds but `DateYear`; target 0.97).
-const MIN_RECALL: f64 = 0.93;
+const MIN_RECALL: f64 = 0.97;
 /// Least precision on physionet_dev (target 0.80).
 const MIN_PRECISION: f64 = 0.87;
 /// Largest share of physionet_dev notes without gold PHI that have any span (target 0.15).
 const MAX_NO_PHI_FLAGGED: f64 = 0.07;
 /// Least recall of gold `Date` spans on physionet_dev (target 0.95).
-const MIN_DATE_RECALL: f64 = 0.96;
+const MIN_DATE_RECALL: f64 = 0.97;
 /// Least recall of gold `HCPName` spans on physionet_dev (target 0.95).
-const MIN_HCPNAME_RECALL: f64 = 0.95;
+const MIN_HCPNAME_RECALL: f64 = 0.98;
 /// Largest share of SST-2 dev sentences (movie reviews, no PHI) with any span.
 const MAX_SST2_FLAGGED: f64 = 0.02;
 /// Largest share of ASQ-PHI dev hard negatives (queries without PHI tags) with any span.

@@ -205,7 +205,7 @@ fn day_month(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
     if word.is_some_and(|w| w == "x" || w == "q") {
         return;
     }
-    // "1->2 nov", "30-31 Oct": the first day of a range belongs to the date
+    // "3->4 dec", "30-31 Oct": the first day of a range belongs to the date
     let start = range_start(env.text, m.start()).unwrap_or(m.start());
     out.push(Span::new(start, m.end(), Kind::Date, 0.85));
 }
@@ -225,7 +225,8 @@ fn range_start(text: &str, pos: usize) -> Option<usize> {
     let day: u32 = before[start..].parse().ok()?;
     ((1..=2).contains(&digits)
         && (1..=31).contains(&day)
-        && !prev.is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'/' | b'-' | b':')))
+        && !prev
+            .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'/' | b'-' | b':')))
     .then_some(start)
 }
 

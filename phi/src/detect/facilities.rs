@@ -30,8 +30,7 @@ const FACILITY_WORDS: &[&str] = &[
     "vahc",
     "nh",
     "snf",
-    // church-affiliated hospitals: "Kessler Adventist", "ST. LUKE'S METHODIST"
-    "adventist",
+    // church-affiliated hospitals: "Linwood Baptist", "ST. JUDE METHODIST"
     "baptist",
     "episcopal",
     "lutheran",
@@ -720,16 +719,16 @@ fn city_state(env: &Env<'_>, toks: &[Tok<'_>], out: &mut Vec<Span>) {
 const H_ABBREVIATIONS: &[&str] = &[
     "acth", "adh", "ah", "amh", "bph", "ch", "dh", "doh", "eh", "fsh", "hh", "hgh", "ich", "lh",
     "ldh", "lvh", "mch", "mh", "mph", "nph", "oh", "ph", "pmh", "pph", "pth", "rvh", "sah", "sh",
-    "th", "tsh", "uh", "vh", "cvvh", "avh", "wh", "tech", "mech", "bach", "dch",
+    "tsh", "uh", "vh", "cvvh", "avh", "wh", "tech", "mech", "bach", "dch",
 ];
 
 /// The token before `k` on the same line is one of `preps`, with only spaces between, or
-/// an arrow ends the text before it ("found down -> GH EW").
+/// an arrow ends the text before it ("found down -> KH EW").
 fn after_place_cue(ctx: &Ctx<'_>, k: usize, preps: &[&str]) -> bool {
     let text = ctx.env.text;
     let t = &ctx.toks[k];
     let before = text[..t.start].trim_end_matches(' ');
-    if before.len() + 1 <= t.start && before.ends_with("->") {
+    if before.ends_with("->") {
         return true;
     }
     k >= 1 && {
@@ -759,7 +758,7 @@ fn floor_follows(text: &str, end: usize) -> bool {
 
 /// Two shapes of a facility that needs no transfer verb:
 /// - a hospital's initials after "at", "from", "by", "to" or an arrow, or before "EW"/"ER":
-///   "had at gh", "W/U BY TDMC", "-> KH EW" (two to five letters ending in H, MC or HC,
+///   "had at kh", "W/U BY TDMC", "-> KH EW" (two to five letters ending in H, MC or HC,
 ///   not a clinical abbreviation or a word);
 /// - a ward: a word no list knows and a floor number after "per", "from" or "at": "per
 ///   Kellerman 3 RN", "belongings found from kellerman 5".
@@ -779,7 +778,7 @@ fn acronyms_and_wards<'t>(ctx: &Ctx<'t>, out: &mut Vec<Span>, heads: &mut Vec<&'
         let shaped = l.bytes().all(|c| c.is_ascii_lowercase())
             && ((2..=4).contains(&l.len()) && l.ends_with('h')
                 || (3..=5).contains(&l.len()) && (l.ends_with("mc") || l.ends_with("hc")));
-        // ALL CAPS, or lower case and short ("at gh"; a longer lower-case token is mostly a
+        // ALL CAPS, or lower case and short ("at kh"; a longer lower-case token is mostly a
         // clipped word: "mech vent")
         let cased = t.upper || !t.cap && l.len() <= 3;
         if shaped
@@ -812,7 +811,7 @@ fn acronyms_and_wards<'t>(ctx: &Ctx<'t>, out: &mut Vec<Span>, heads: &mut Vec<&'
 }
 
 /// English words that name a facility before a facility word after a place cue, in any
-/// case: "to holy cross hospital", "rehab(holy cross Memorial)", where the words before the
+/// case: "to fair haven hospital", "rehab(fair haven Memorial)", where the words before the
 /// facility word are written in lower case (the capitalised forms are the regex rules').
 fn named_before_facility_word(ctx: &Ctx<'_>, out: &mut Vec<Span>) {
     let text = ctx.env.text;
@@ -850,8 +849,8 @@ fn named_before_facility_word(ctx: &Ctx<'_>, out: &mut Vec<Span>) {
 /// Three shapes of a place that the gazetteer pass misses:
 /// - a university named by "U" and a state: "per U Oregon scale", "U. of Iowa";
 /// - a census surname that is no English word after "AT" or "FROM" in an ALL CAPS line:
-///   "BLEEDING AT KESSLER-" (a hospital named after its founder);
-/// - a city with a stray capital: "BAltimore" (caps lock let go late).
+///   "BLEEDING AT LINWOOD-" (a hospital named after its founder);
+/// - a city with a stray capital: "BOston" (caps lock let go late).
 fn odd_places(ctx: &Ctx<'_>, out: &mut Vec<Span>) {
     let env = ctx.env;
     let text = env.text;
@@ -891,14 +890,16 @@ fn odd_places(ctx: &Ctx<'_>, out: &mut Vec<Span>) {
         let stray = t.name_end - t.start >= 5
             && b[t.start].is_ascii_uppercase()
             && b[t.start + 1].is_ascii_uppercase()
-            && b[t.start + 2..t.name_end].iter().all(u8::is_ascii_lowercase);
+            && b[t.start + 2..t.name_end]
+                .iter()
+                .all(u8::is_ascii_lowercase);
         if stray && gazetteer(env, t, Place::City) && !ctx.common(t) {
             out.push(Span::new(t.start, t.name_end, Kind::Location, 0.75));
         }
     }
 }
 
-/// Compass words before a regional noun, in any case: "from the Western Shore", "NORTH
+/// Compass words before a regional noun, in any case: "from the Western Shore", "WEST
 /// CAMPUS", "the south county".
 fn regions(ctx: &Ctx<'_>, out: &mut Vec<Span>) {
     let text = ctx.env.text;

@@ -444,7 +444,7 @@ pub(crate) fn detect<'a>(
     propagate(&ctx, caseless, first_span, out);
 }
 
-/// A word that goes on a sentence about a person follows `end`: "A BROTHER VINNY AND A
+/// A word that goes on a sentence about a person follows `end`: "A BROTHER ROKO AND A
 /// SISTER", "SON ROKO WHO LIVES" (in ALL CAPS an unknown word after a relation is a name only
 /// so; alone it is mostly an abbreviation: "SON HCP").
 fn connective_follows(text: &str, end: usize) -> bool {
@@ -458,6 +458,7 @@ fn connective_follows(text: &str, end: usize) -> bool {
     let word: String = rest
         .chars()
         .take_while(char::is_ascii_alphabetic)
+        .take(8)
         .map(|c| c.to_ascii_lowercase())
         .collect();
     matches!(
@@ -466,13 +467,13 @@ fn connective_follows(text: &str, end: usize) -> bool {
     )
 }
 
-/// Verbs after a name that say the person acts in the care: "george called", "W. LUND
+/// Verbs after a name that say the person acts in the care: "callum called", "K. LUND
 /// AWARE".
 const ACTING_VERBS: &[&str] = &[
     "aware", "called", "came", "informed", "notified", "paged", "phoned", "updated", "visited",
 ];
 
-/// Verbs before "to" that introduce the person told: "reported to D. Lund".
+/// Verbs before "to" that introduce the person told: "reported to R. Lund".
 const TOLD_VERBS: &[&str] = &[
     "explained",
     "reported",
@@ -483,13 +484,13 @@ const TOLD_VERBS: &[&str] = &[
 ];
 
 /// Shapes of reporting and calling, in any case:
-/// - an initial and a surname after "reported to", "spoke to": "Reported to D. Lund";
+/// - an initial and a surname after "reported to", "spoke to": "Reported to R. Lund";
 /// - an initial and a surname before "aware", "notified", also when the initial is glued to
-///   the word before by a hyphen: "CARAFATE-W. LUND AWARE";
-/// - a census first name that is no English word before "called", "visited": "and george
+///   the word before by a hyphen: "CARAFATE-K. LUND AWARE";
+/// - a census first name that is no English word before "called", "visited": "and callum
 ///   called early";
-/// - an Irish "O" surname written apart after a title: "Dr. o rourke";
-/// - "Son, Ed, was updated": a census first name between commas after a relation, even when
+/// - an Irish "O" surname written apart after a title: "Dr. o donnell";
+/// - "Son, Al, was updated": a census first name between commas after a relation, even when
 ///   it is also an abbreviation.
 fn reporting_shapes(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
     let toks = ctx.toks;
@@ -504,10 +505,32 @@ fn reporting_shapes(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
             && !medical_noun_follows(text, t.name_end)
     };
     let spaced = |a: &Tok<'_>, c: &Tok<'_>| &text[a.end..c.start] == " ";
+    let census_first = |x: &Tok<'_>| {
+        !x.cap
+            && x.lower.len() >= 3
+            && x.name_end == x.end
+            && ctx.d.first.get(x.lower.as_ref()) == Some(&false)
+            && !not_a_name(&x.lower)
+            && !ctx.blocked(x)
+    };
     for i in 0..n {
         let t = &toks[i];
         let l = t.lower.as_ref();
-        // "reported to D. Lund"
+        // "nadia ruth kowalczyk from speech": two census first names that are no English words
+        // and a surname, all in lower case (a pair alone is too often a phrase or a cast)
+        if i + 2 < n && census_first(t) && census_first(&toks[i + 1]) {
+            let c = &toks[i + 2];
+            if spaced(t, &toks[i + 1])
+                && spaced(&toks[i + 1], c)
+                && !c.cap
+                && (ctx.dict_name_not_word(c) && ctx.d.last.contains_key(c.lower.as_ref())
+                    || ctx.unknown_word(c))
+                && !medical_noun_follows(text, c.name_end)
+            {
+                out.push(Span::new(t.start, c.name_end, Kind::Name, 0.75));
+            }
+        }
+        // "reported to R. Lund"
         if l == "to" && i >= 1 && i + 2 < n && TOLD_VERBS.contains(&toks[i - 1].lower.as_ref()) {
             let (ini, sur) = (&toks[i + 1], &toks[i + 2]);
             if spaced(&toks[i - 1], t)
@@ -533,7 +556,7 @@ fn reporting_shapes(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
             if !spaced(p, t) || p.name_end != p.end {
                 continue;
             }
-            // "W. LUND AWARE" (the initial may be the tail of a hyphenated token)
+            // "K. LUND AWARE" (the initial may be the tail of a hyphenated token)
             if i >= 2 && matches!(l, "aware" | "notified" | "paged" | "informed" | "updated") {
                 let q = &toks[i - 2];
                 let tail = q.end - 1;
@@ -549,7 +572,7 @@ fn reporting_shapes(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
                     continue;
                 }
             }
-            // "and george called"
+            // "and callum called"
             if matches!(l, "called" | "came" | "phoned" | "visited")
                 && !p.cap
                 && ctx.d.first.get(p.lower.as_ref()) == Some(&false)
@@ -561,7 +584,7 @@ fn reporting_shapes(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
             }
             continue;
         }
-        // "Dr. o rourke", "DR O DONNELL"
+        // "Dr. o donnell", "DR O HARA"
         if t.lex & LEX_ANY_TITLE != 0 && i + 2 < n {
             let (o, sur) = (&toks[i + 1], &toks[i + 2]);
             let gap = &text[t.end..o.start];
@@ -576,7 +599,7 @@ fn reporting_shapes(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
             }
             continue;
         }
-        // "Son, Ed, was"
+        // "Son, Al, was"
         if t.lex & LEX_ROLE != 0 && RELATION_ROLES.contains(&l) && i + 1 < n {
             let x = &toks[i + 1];
             if &text[t.end..x.start] == ", "
@@ -587,7 +610,7 @@ fn reporting_shapes(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
                 && !not_a_name(&x.lower)
                 && ctx.d.first.contains_key(x.lower.as_ref())
             {
-                // (sure enough to stand even when the word is also an abbreviation: "Ed")
+                // (sure enough to stand even when the word is also an abbreviation: "Al")
                 out.push(Span::new(x.start, x.end, Kind::Name, 0.9));
             }
         }
@@ -991,7 +1014,7 @@ fn any_case(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
     while i + 1 < n {
         let t = &toks[i];
         // a hyphenated token cues by its last part: "COPING-SISTER ,OPHELIA"
-        // ("dtr-in-law rita": a hyphenated role listed whole cues as itself)
+        // ("dtr-in-law nadia": a hyphenated role listed whole cues as itself)
         let (lower, class) = if t.hyphen && t.lex & LEX_ROLE == 0 {
             let last = t.lower.rsplit('-').next().unwrap_or("");
             (last, lex(last))
