@@ -4,8 +4,9 @@
 //!
 //! Run from the workspace root: `cargo run --release -p clinfer-phi --example evaluate`,
 //! optionally with set names (`asq`, `presidio`, `synth`, `physionet_dev`, `sst2`; all when
-//! none is given) and `--verbose` / `-v` for misses and false positives (these print data
-//! text: keep the output out of the repository).
+//! none is given), `--verbose` / `-v` for misses and false positives (these print data
+//! text: keep the output out of the repository) and `--bare-years` to score a scrubber built
+//! with `bare_years(true)` (the PhysioNet `DateYear` row then shows how many years it finds).
 //! Matching is by span overlap: a gold span is recalled when any predicted span overlaps it
 //! ("any" recall; "typed" recall also needs a compatible kind); a predicted span is correct
 //! when it overlaps a gold span. Predicted spans over gold spans of types outside the
@@ -512,8 +513,12 @@ fn main() -> Result<(), clinfer_phi::Error> {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
+    let bare_years = std::env::args().any(|a| a == "--bare-years");
     let t0 = Instant::now();
-    let s = Scrubber::builder().build()?;
+    let s = Scrubber::builder().bare_years(bare_years).build()?;
+    if bare_years {
+        println!("bare years reported (`bare_years(true)`)");
+    }
     println!(
         "scrubber built in {:.0} ms (dictionaries included)",
         t0.elapsed().as_secs_f64() * 1e3

@@ -96,3 +96,39 @@ fn places() {
 fn regressions() {
     run_file("regressions.json");
 }
+
+/// Years in a history list are reported only with `bare_years(true)`; heights, lengths and
+/// clock times that share their shape never are.
+#[test]
+fn history_years_only_when_asked() {
+    let text = "PMH: CVA 81', S/P MI 1994; CABG '97, HTN.\nHt 5'10\", line 12'6\" long, \
+                meds given at 1900.";
+    let years = ["81", "1994", "'97"];
+    let not_years = ["5'10", "12'6", "1900"];
+    let with = Scrubber::builder()
+        .bare_years(true)
+        .build()
+        .expect("scrubber builds");
+    let spans = with.analyze(text).expect("small input");
+    let dated: Vec<&str> = spans
+        .iter()
+        .filter(|s| s.kind == Kind::Date)
+        .map(|s| &text[s.start..s.end])
+        .collect();
+    for y in years {
+        assert!(dated.contains(&y), "{y} not reported as a year: {dated:?}");
+    }
+    for n in not_years {
+        let at = text.find(n).expect("in text");
+        assert!(
+            !spans.iter().any(|s| s.start < at + n.len() && at < s.end),
+            "{n} reported: {dated:?}"
+        );
+    }
+    let default = Scrubber::builder().build().expect("scrubber builds");
+    let spans = default.analyze(text).expect("small input");
+    assert!(
+        spans.iter().all(|s| s.kind != Kind::Date),
+        "the default reports no bare year"
+    );
+}

@@ -91,6 +91,11 @@ pub(crate) fn rules() -> Vec<RuleDef> {
         ),
         // Bare years (only when the policy asks for them)
         RuleDef::new(r"\b((?:19|20)\d{2})\b", bare_year),
+        // Years in a history list, only when the policy asks for them: "MI '92", "CVA 74'",
+        // "S/P MI 1992;" (a four-digit year after a word, ending a list item)
+        RuleDef::new(r"(?-u:\B)('\d{2})\b", short_year),
+        RuleDef::new(r"\b(\d{2})'(?-u:\B)", short_year),
+        RuleDef::new(r"\b[A-Za-z]{2,12} ((?:19|20)\d{2})[,.;)]", history_year),
         // Ages over 89
         RuleDef::new(
             r"(?i)\b(\d{2,3})\s*(?:-\s*)?(?:years?|yrs?|y\.?\s?o\.?|yo|y/o)\b(?:[\s-]*old)?",
@@ -665,6 +670,56 @@ fn bare_year(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
     let w = word_before(env.text, m.start());
     if w.is_some_and(|w| YEAR_CUES.contains(&w.as_str())) {
         push(out, m, Kind::Date, 0.6);
+    }
+}
+
+/// "'92", "74'": a two-digit year marked by an apostrophe (bare years only); not a height or
+/// a length ("5'10", "12'6\"") nor a quoted number.
+fn short_year(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
+    if !env.policy.bare_years {
+        return;
+    }
+    let m = c.get(0).expect("group 0. This is a bug.");
+    let t = env.text.as_bytes();
+    let before = m.start().checked_sub(1).map(|i| t[i]);
+    let after = t.get(m.end()).copied();
+    let numeric = |c: Option<u8>| c.is_some_and(|c| c.is_ascii_digit() || c == b'\'' || c == b'"');
+    if numeric(before) || numeric(after) {
+        return;
+    }
+    let g = c.get(1).expect("group 1. This is a bug.");
+    push(out, g, Kind::Date, 0.6);
+}
+
+/// A four-digit year ending an item of a history list after the condition or procedure:
+/// "S/P MI 1992;", "CVA 2004, hernia" (bare years only). Clock times read the same
+/// ("at 1900."), so not after a time preposition.
+fn history_year(c: &Captures<'_>, env: &Env<'_>, out: &mut Vec<Span>) {
+    if !env.policy.bare_years {
+        return;
+    }
+    let g = c.get(1).expect("group 1. This is a bug.");
+    let w = word_before(env.text, g.start());
+    let timed = w.is_some_and(|w| {
+        matches!(
+            w.as_str(),
+            "at" | "to"
+                | "from"
+                | "until"
+                | "till"
+                | "by"
+                | "around"
+                | "about"
+                | "approx"
+                | "after"
+                | "before"
+                | "than"
+                | "x"
+                | "q"
+        )
+    });
+    if !timed {
+        push(out, g, Kind::Date, 0.6);
     }
 }
 

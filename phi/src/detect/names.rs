@@ -468,20 +468,29 @@ fn connective_follows(text: &str, end: usize) -> bool {
 }
 
 /// Verbs after a name that say the person acts in the care: "callum called", "K. LUND
-/// AWARE".
-const ACTING_VERBS: &[&str] = &[
-    "aware", "called", "came", "informed", "notified", "paged", "phoned", "updated", "visited",
-];
+/// AWARE" (a `match`: it runs on every token).
+fn is_acting_verb(l: &str) -> bool {
+    matches!(
+        l,
+        "aware"
+            | "called"
+            | "came"
+            | "informed"
+            | "notified"
+            | "paged"
+            | "phoned"
+            | "updated"
+            | "visited"
+    )
+}
 
 /// Verbs before "to" that introduce the person told: "reported to R. Lund".
-const TOLD_VERBS: &[&str] = &[
-    "explained",
-    "reported",
-    "spoke",
-    "talked",
-    "given",
-    "passed",
-];
+fn is_told_verb(l: &str) -> bool {
+    matches!(
+        l,
+        "explained" | "reported" | "spoke" | "talked" | "given" | "passed"
+    )
+}
 
 /// Shapes of reporting and calling, in any case:
 /// - an initial and a surname after "reported to", "spoke to": "Reported to R. Lund";
@@ -518,7 +527,8 @@ fn reporting_shapes(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
         let l = t.lower.as_ref();
         // "nadia ruth kowalczyk from speech": two census first names that are no English words
         // and a surname, all in lower case (a pair alone is too often a phrase or a cast)
-        if i + 2 < n && census_first(t) && census_first(&toks[i + 1]) {
+        // (in one-case lines only: in mixed-case prose a name is capitalised)
+        if caseless[i] && i + 2 < n && census_first(t) && census_first(&toks[i + 1]) {
             let c = &toks[i + 2];
             if spaced(t, &toks[i + 1])
                 && spaced(&toks[i + 1], c)
@@ -531,7 +541,7 @@ fn reporting_shapes(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
             }
         }
         // "reported to R. Lund"
-        if l == "to" && i >= 1 && i + 2 < n && TOLD_VERBS.contains(&toks[i - 1].lower.as_ref()) {
+        if l == "to" && i >= 1 && i + 2 < n && is_told_verb(&toks[i - 1].lower) {
             let (ini, sur) = (&toks[i + 1], &toks[i + 2]);
             if spaced(&toks[i - 1], t)
                 && spaced(t, ini)
@@ -551,7 +561,7 @@ fn reporting_shapes(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
         } else {
             l
         };
-        if ACTING_VERBS.contains(&l) && i >= 1 {
+        if is_acting_verb(l) && i >= 1 {
             let p = &toks[i - 1];
             if !spaced(p, t) || p.name_end != p.end {
                 continue;
