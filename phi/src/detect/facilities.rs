@@ -408,7 +408,7 @@ pub(crate) fn detect(env: &Env<'_>, toks: &[Tok<'_>], caseless: &[bool], out: &m
         if cls & C_WORD != 0 && i >= 1 && !adjective && !matches!(l, "home" | "snf" | "general") {
             // In mixed-case text a capitalised "Hospital", "Memorial" or "Regional" ends a
             // proper name, and the capitalised words before it belong to it even when they
-            // are English words: "Sacred Heart Memorial", "Good Samaritan Hospital".
+            // are English words: "Linden Grove Memorial", "Good Samaritan Hospital".
             let proper_end = !caseless[i]
                 && t.cap
                 && matches!(
@@ -670,7 +670,7 @@ fn gazetteer(env: &Env<'_>, t: &Tok<'_>, place: Place) -> bool {
     })
 }
 
-/// A one-word city followed by a state name, in any case: "this towson maryland facility",
+/// A one-word city followed by a state name, in any case: "this fairhope alabama facility",
 /// "FROM FAIRHOPE, ALABAMA" (the state says the city is a place, even when its name is also
 /// an English word).
 fn city_state(env: &Env<'_>, toks: &[Tok<'_>], out: &mut Vec<Span>) {

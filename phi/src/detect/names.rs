@@ -627,7 +627,7 @@ fn reporting_shapes(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
     }
 }
 
-/// "KEEP ROMERO FAMILY AWARE", "the okafor family": a surname before "family", in any case,
+/// "KEEP DELACRUZ FAMILY AWARE", "the okafor family": a surname before "family", in any case,
 /// when it is a census surname that is no English word (a word no list knows is too often
 /// a typo: "supprt family").
 fn family_names(ctx: &Ctx<'_>, out: &mut Vec<Span>) {
@@ -1033,7 +1033,7 @@ fn any_case(ctx: &Ctx<'_>, caseless: &[bool], out: &mut Vec<Span>) {
         };
         // every rule below needs one of these: skip the rest of the tokens cheaply
         // an initial: one letter and a dot, capitalised, or in a one-case line ("j. tovar
-        // rrt", "nsg (d. renna and j. obrien)")
+        // rrt", "nsg (d. varga and j. obrien)")
         let initial = |k: usize| {
             let x = &toks[k];
             let spaced = text.as_bytes().get(x.name_end + 1) == Some(&b' ');
