@@ -108,8 +108,10 @@ fi
 
 WHEEL="$(ls "$OUT"/*.whl)"
 [ "$(echo "$WHEEL" | wc -l)" = 1 ] || { echo "expected one wheel in $OUT" >&2; exit 1; }
+# (auditwheel may add the lower tag the binary also honours: "...-manylinux_2_34_x86_64.
+# manylinux_2_36_x86_64.whl" still carries the requested one)
 case "$(basename "$WHEEL")" in
-    *-cp39-abi3-${TAG}_x86_64*.whl|*-cp39-abi3-${TAG}_aarch64*.whl) ;;
+    *-cp39-abi3-*${TAG}_x86_64*.whl|*-cp39-abi3-*${TAG}_aarch64*.whl) ;;
     *) echo "unexpected wheel tag: $(basename "$WHEEL")" >&2; exit 1 ;;
 esac
 
