@@ -899,7 +899,7 @@ fn odd_places(ctx: &Ctx<'_>, out: &mut Vec<Span>) {
     }
 }
 
-/// Compass words before a regional noun, in any case: "from the Western Shore", "WEST
+/// Compass words before a regional noun, in any case: "from the Western Coast", "WEST
 /// CAMPUS", "the south county".
 fn regions(ctx: &Ctx<'_>, out: &mut Vec<Span>) {
     let text = ctx.env.text;
@@ -923,7 +923,7 @@ fn regions(ctx: &Ctx<'_>, out: &mut Vec<Span>) {
         if compass
             && matches!(
                 b.lower.as_ref(),
-                "shore" | "campus" | "coast" | "county" | "valley" | "hills" | "end" | "side"
+                "campus" | "coast" | "county" | "valley" | "hills" | "end" | "side"
             )
             && &text[a.end..b.start] == " "
             && a.cap == b.cap
