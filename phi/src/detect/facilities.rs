@@ -584,19 +584,7 @@ pub(crate) fn detect(env: &Env<'_>, toks: &[Tok<'_>], caseless: &[bool], out: &m
         // "transferred halvorsen 4" (a head word and a one- or two-digit floor or unit)
         if cls & C_VERB != 0 && i + 1 < n {
             let nx = &toks[i + 1];
-            let rest = text.as_bytes().get(nx.end..).unwrap_or_default();
-            let digits = rest
-                .iter()
-                .skip(1)
-                .take_while(|c| c.is_ascii_digit())
-                .count();
-            let floor = rest.first() == Some(&b' ')
-                && (1..=2).contains(&digits)
-                && !rest.get(1 + digits).is_some_and(|c| {
-                    c.is_ascii_alphanumeric()
-                        || matches!(c, b'/' | b':' | b'.' | b'%')
-                            && rest.get(2 + digits).is_some_and(u8::is_ascii_digit)
-                });
+            let floor = floor_follows(text, nx.end);
             if floor && joined(text, t, nx) && nx.lower.len() >= 4 && ctx.cue_head(i + 1) {
                 heads.push(nx.lower.as_ref());
                 out.push(Span::new(nx.start, nx.name_end, Kind::Organization, 0.75));
