@@ -307,6 +307,13 @@ pub(crate) enum Place {
     Org,
 }
 
+impl Place {
+    /// This place's bit in [`Dicts::gaz_lower`].
+    pub(crate) fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
 /// One gazetteer entry (pattern id = index).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct GazEntry {
@@ -348,6 +355,10 @@ pub(crate) struct Dicts {
     /// Gazetteer (cities, states, countries, organisations), case-sensitive: first token of
     /// the entry -> (entry, metadata), longest entry first.
     pub gaz_map: FMap<String, Vec<(String, GazEntry)>>,
+    /// The keys of `gaz_map` in lower case -> the places their entries hold (one bit per
+    /// [`Place`]), so that a token's lookup in any case is rejected without building its
+    /// title-case form.
+    pub gaz_lower: FMap<String, u8>,
 }
 
 fn lines(data: &'static str) -> impl Iterator<Item = &'static str> {
@@ -430,8 +441,13 @@ impl Dicts {
                 gaz_map.entry(key).or_default().push((p, e));
             }
         }
-        for v in gaz_map.values_mut() {
+        let mut gaz_lower: FMap<String, u8> = FMap::default();
+        for (k, v) in gaz_map.iter_mut() {
             v.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+            let bits = gaz_lower.entry(k.to_lowercase()).or_default();
+            for (_, e) in v.iter() {
+                *bits |= e.place.bit();
+            }
         }
         let first_list = tsv(FIRST)
             .filter(|(_, f)| *f == "u")
@@ -460,6 +476,7 @@ impl Dicts {
             clinical_caps: CLINICAL_CAPS.iter().copied().collect(),
             state_codes,
             gaz_map,
+            gaz_lower,
         }
     }
 

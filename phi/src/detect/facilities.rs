@@ -645,6 +645,15 @@ pub(crate) fn detect(env: &Env<'_>, toks: &[Tok<'_>], caseless: &[bool], out: &m
 
 /// The gazetteer entry of one token, looked up in title case so that any case matches.
 fn gazetteer(env: &Env<'_>, t: &Tok<'_>, place: Place) -> bool {
+    // most tokens hold no entry of this place: rejected on the lower-case key
+    if env
+        .dicts
+        .gaz_lower
+        .get(t.lower.as_ref())
+        .is_none_or(|bits| bits & place.bit() == 0)
+    {
+        return false;
+    }
     let word = &env.text[t.start..t.name_end];
     let mut chars = t.lower.chars();
     let Some(c) = chars.next() else {
@@ -763,9 +772,9 @@ fn acronyms_and_wards<'t>(ctx: &Ctx<'t>, out: &mut Vec<Span>, heads: &mut Vec<&'
         if t.name_end != t.end || t.hyphen || l.len() < 2 {
             continue;
         }
-        let shaped = l.bytes().all(|c| c.is_ascii_lowercase())
-            && ((2..=4).contains(&l.len()) && l.ends_with('h')
-                || (3..=5).contains(&l.len()) && (l.ends_with("mc") || l.ends_with("hc")));
+        let shaped = ((2..=4).contains(&l.len()) && l.ends_with('h')
+            || (3..=5).contains(&l.len()) && (l.ends_with("mc") || l.ends_with("hc")))
+            && l.bytes().all(|c| c.is_ascii_lowercase());
         // ALL CAPS, or lower case and short ("at kh"; a longer lower-case token is mostly a
         // clipped word: "mech vent")
         let cased = t.upper || !t.cap && l.len() <= 3;
